@@ -1,0 +1,129 @@
+"""The few btrfs operations ash needs: snapshots, deletion, the read-only flag, atomic exchange, sync."""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import fcntl
+import os
+import struct
+import time
+from pathlib import Path
+
+from .errors import AshError
+from .run import output, run
+
+_BTRFS_IOC_SUBVOL_GETFLAGS = 0x80089419
+_BTRFS_IOC_SUBVOL_SETFLAGS = 0x4008941A
+_BTRFS_SUBVOL_RDONLY = 1 << 1
+_FIRST_FREE_OBJECTID = 256  # the inode number of every subvolume's root directory
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 1 << 1
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def filesystem_type(path: Path) -> str:
+    return output(["stat", "--file-system", "--format=%T", path]).strip()
+
+
+def is_subvolume(path: Path) -> bool:
+    try:
+        return path.is_dir() and not path.is_symlink() and path.stat().st_ino == _FIRST_FREE_OBJECTID
+    except OSError:
+        return False
+
+
+def create(path: Path) -> None:
+    run(["btrfs", "subvolume", "create", path], capture=True)
+
+
+def snapshot(source: Path, dest: Path, *, readonly: bool) -> None:
+    """Snapshot ``source`` to ``dest`` (which must not exist); read-only snapshots are made so atomically."""
+    run(["btrfs", "subvolume", "snapshot", *(["-r"] if readonly else []), source, dest], capture=True)
+
+
+def delete(path: Path) -> None:
+    """Delete a subvolume and any subvolumes nested in it (a snapshot does not include those)."""
+    for attempt in range(20):
+        proc = run(["btrfs", "subvolume", "delete", path], capture=True, check=False)
+        if proc.returncode == 0:
+            return
+        if "not empty" in proc.stderr.lower():
+            for nested in _nested_subvolumes(path):
+                delete(nested)
+            continue
+        if "busy" in proc.stderr.lower() and attempt < 19:
+            time.sleep(0.1)  # a mount namespace that used it is still being torn down
+            continue
+        raise AshError(f"cannot delete subvolume {path}: {proc.stderr.strip().splitlines()[-1]}")
+
+
+def _nested_subvolumes(path: Path) -> list[Path]:
+    found = []
+    for dirpath, dirnames, _ in os.walk(path):
+        for name in list(dirnames):
+            child = Path(dirpath, name)
+            if is_subvolume(child):
+                found.append(child)
+                dirnames.remove(name)
+    return found
+
+
+def is_readonly(path: Path) -> bool:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        buf = fcntl.ioctl(fd, _BTRFS_IOC_SUBVOL_GETFLAGS, bytes(8))
+    finally:
+        os.close(fd)
+    return bool(struct.unpack("Q", buf)[0] & _BTRFS_SUBVOL_RDONLY)
+
+
+def set_readonly(path: Path, readonly: bool) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        flags = struct.unpack("Q", fcntl.ioctl(fd, _BTRFS_IOC_SUBVOL_GETFLAGS, bytes(8)))[0]
+        flags = flags | _BTRFS_SUBVOL_RDONLY if readonly else flags & ~_BTRFS_SUBVOL_RDONLY
+        fcntl.ioctl(fd, _BTRFS_IOC_SUBVOL_SETFLAGS, struct.pack("Q", flags))
+    finally:
+        os.close(fd)
+
+
+def exchange(a: Path, b: Path) -> None:
+    """Swap two paths in one atomic step (``renameat2(RENAME_EXCHANGE)``): a crash sees one or the other."""
+    if _libc.renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"exchange {a} and {b}: {os.strerror(err)}")
+
+
+def syncfs(path: Path) -> None:
+    """Flush the whole filesystem holding ``path`` to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if _libc.syncfs(fd) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err))
+    finally:
+        os.close(fd)
+
+
+def subvolume_path(path: Path) -> str:
+    """The path of a subvolume relative to the filesystem's top level (what ``subvol=`` takes)."""
+    first = output(["btrfs", "subvolume", "show", path]).splitlines()[0].strip()
+    return "" if first in ("/", "<FS_TREE>") else first.lstrip("/")
+
+
+def ensure_absent(path: Path) -> None:
+    """Remove what a crash may have left at ``path``: a subvolume or a plain file/directory."""
+    if is_subvolume(path):
+        delete(path)
+    elif path.is_dir():
+        run(["rm", "-rf", "--one-file-system", path])
+    else:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            if exc.errno != errno.ENOENT:
+                raise

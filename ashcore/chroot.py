@@ -1,0 +1,117 @@
+"""A chroot of a snapshot's working copy: what plugins get to run commands "inside" a snapshot."""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import attrs
+
+from .errors import CommandFailed
+from .run import log_command
+
+SANDBOX = Path(__file__).with_name("sandbox.py")
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+_PR_SET_PDEATHSIG = 1
+
+
+@attrs.define
+class Bind:
+    """A host path bind-mounted into the chroot (created as a directory if ``source`` is one)."""
+
+    source: Path
+    target: str
+    readonly: bool = True
+
+
+@attrs.define
+class Chroot:
+    """A writable root (normally a transaction's working copy) and how to run commands in it.
+
+    ``chroot_enter`` hooks may add :class:`Bind`\\ s and environment variables, and register cleanups
+    with :meth:`on_exit`; they all apply to every :meth:`run`.
+    """
+
+    root: Path
+    snapshot: int | None
+    package_manager: str | None = None
+    binds: list[Bind] = attrs.field(factory=list)
+    env: dict[str, str] = attrs.field(factory=dict)
+    lock_fd: int | None = None
+    _cleanups: list[Callable[[], None]] = attrs.field(factory=list)
+
+    def on_exit(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` when the chroot is done with, before its snapshot is committed."""
+        self._cleanups.append(callback)
+
+    def close(self) -> None:
+        while self._cleanups:
+            self._cleanups.pop()()
+
+    def environment(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        env = {
+            "PATH": DEFAULT_PATH,
+            "HOME": "/root",
+            "LANG": "C.UTF-8",
+            "SYSTEMD_IN_CHROOT": "1",
+            "ASH_SNAPSHOT": "" if self.snapshot is None else str(self.snapshot),
+        }
+        if "TERM" in os.environ:
+            env["TERM"] = os.environ["TERM"]
+        env.update(self.env)
+        env.update(extra or {})
+        return env
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        check: bool = True,
+        env: Mapping[str, str] | None = None,
+        stdin: int | None = subprocess.DEVNULL,
+        capture: bool = False,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``argv`` (an argv list, never a shell string) chrooted into :attr:`root`.
+
+        Output streams to the terminal unless ``capture``; ``stdin=None`` passes ash's own stdin
+        through (interactive shells). With ``check``, a non-zero exit raises :class:`CommandFailed`.
+        """
+        argv = [os.fspath(a) for a in argv]
+        spec = {
+            "root": os.fspath(self.root),
+            "argv": argv,
+            "env": self.environment(env),
+            "binds": [[os.fspath(b.source), b.target, b.readonly] for b in self.binds],
+            "close_fds": [] if self.lock_fd is None else [self.lock_fd],
+        }
+        log_command(["chroot", os.fspath(self.root), *argv])
+        parent = os.getpid()
+
+        def die_with_ash() -> None:
+            ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            if os.getppid() != parent:
+                os._exit(137)
+
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the command
+        try:
+            proc = subprocess.run(
+                [sys.executable, "-I", "-S", os.fspath(SANDBOX), json.dumps(spec)],
+                stdin=stdin,
+                stdout=subprocess.PIPE if capture else None,
+                stderr=subprocess.PIPE if capture else None,
+                text=True,
+                preexec_fn=die_with_ash,
+                pass_fds=() if self.lock_fd is None else (self.lock_fd,),
+                check=False,
+            )
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        if check and proc.returncode != 0:
+            raise CommandFailed(argv, proc.returncode, proc.stderr or "")
+        return proc

@@ -1,0 +1,596 @@
+"""The ``ash`` command line.
+
+Commands keep the seed's names and positional forms (``ash install <snapshot> <package>...``).
+Plugins add commands through the ``ash_commands`` hook; they are imported only when used, so the
+plain commands never pay for plugins.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from typer.core import TyperGroup
+
+from . import __version__
+from .errors import AshError, UsageError
+from .store import Store
+from .system import System
+
+Snap = Annotated[str, typer.Argument(metavar="SNAPSHOT", help="Snapshot number (see 'ash tree').", show_default=False)]
+Tree_ = Annotated[str, typer.Argument(metavar="TREE", help="Snapshot whose subtree to work on.", show_default=False)]
+Packages = Annotated[list[str], typer.Argument(metavar="PACKAGE...", help="Package names, passed verbatim.", show_default=False)]
+Command = Annotated[list[str], typer.Argument(metavar="COMMAND...", help="Program and arguments (no shell).", show_default=False)]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+DescOpt = Annotated[Optional[str], typer.Option("--desc", "-d", help="Description of the new snapshot.")]  # noqa: UP007
+
+COMMAND_ARGS = {"allow_interspersed_args": False, "ignore_unknown_options": True}
+
+
+class AshGroup(TyperGroup):
+    """Built-in commands, then plugin commands, which are imported only when asked for."""
+
+    def _plugin_commands(self, ctx) -> dict:
+        # Runs before the group callback: build the state from the options parsed so far.
+        global _STATE
+        if _STATE is None:
+            _STATE = State.from_params(ctx.params)
+        if _STATE.plugin_commands is None:
+            _STATE.plugin_commands = _STATE.system.plugins.commands(set(super().list_commands(ctx)))
+        return _STATE.plugin_commands
+
+    def list_commands(self, ctx) -> list[str]:
+        return [*super().list_commands(ctx), *sorted(self._plugin_commands(ctx))]
+
+    def get_command(self, ctx, name: str):
+        command = super().get_command(ctx, name)
+        if command is not None:
+            return command
+        spec = self._plugin_commands(ctx).get(name)
+        if spec is None:
+            return None
+        import importlib
+
+        module, _, attr = spec.target.partition(":")
+        try:
+            command = typer.main.get_command(getattr(importlib.import_module(module), attr))
+        except Exception as exc:  # noqa: BLE001 - a broken plugin command must not take ash down
+            from .plugins import warn
+
+            warn(f"command '{name}' ({spec.target}) failed to load ({type(exc).__name__}: {exc})")
+            return None
+        command.name = name
+        command.help = command.help or spec.help
+        return command
+
+
+app = typer.Typer(
+    cls=AshGroup,
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    help="Run Linux as an immutable tree of btrfs snapshots.\n\n"
+    "Software goes into snapshots with the distribution's own package manager; one snapshot is "
+    "deployed and booted read-only, and the previous one stays bootable.",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+class State:
+    """The global options of one ``ash`` invocation and the system they point at."""
+
+    def __init__(self, sysroot: Path, allow_chroot: bool, third_party: bool | None) -> None:
+        self.sysroot = sysroot
+        self.allow_chroot = allow_chroot
+        self.third_party = third_party
+        self.plugin_commands: dict | None = None
+        self._system: System | None = None
+
+    @classmethod
+    def from_params(cls, params: dict) -> State:
+        if params.get("debug"):
+            os.environ["ASH_DEBUG"] = "1"
+        return cls(
+            sysroot=Path(params.get("sysroot") or "/").resolve(),
+            allow_chroot=bool(params.get("chroot")),
+            third_party=False if params.get("no_third_party") else None,
+        )
+
+    @property
+    def system(self) -> System:
+        if self._system is None:
+            self._system = System(self.sysroot, allow_chroot=self.allow_chroot, third_party=self.third_party)
+        return self._system
+
+    @property
+    def store(self) -> Store:
+        return self.system.store
+
+
+_STATE: State | None = None
+
+
+def state() -> State:
+    assert _STATE is not None
+    return _STATE
+
+
+def fail(error: AshError) -> None:
+    print(f"ash: error: {error.message}", file=sys.stderr)
+    if error.hint:
+        print(f"hint: {error.hint}", file=sys.stderr)
+    raise typer.Exit(error.exit_code)
+
+
+def command(name: str, *aliases: str, **settings) -> Callable:
+    """Register a command under ``name`` (and hidden ``aliases``) with ash's error handling."""
+
+    def register(func: Callable) -> Callable:
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            try:
+                return func(*args, **kwargs)
+            except AshError as error:
+                fail(error)
+            except KeyboardInterrupt:
+                print("ash: interrupted", file=sys.stderr)
+                raise typer.Exit(130) from None
+
+        app.command(name, **settings)(wrapper)
+        for alias in aliases:
+            app.command(alias, hidden=True, **settings)(wrapper)
+        return wrapper
+
+    return register
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        print(f"ash {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    sysroot: Annotated[
+        Path, typer.Option("--sysroot", envvar="ASH_SYSROOT", help="Root of the system to manage.", show_default=True)
+    ] = Path("/"),
+    chroot: Annotated[bool, typer.Option("--chroot", help="Allow running inside a chroot (dangerous).")] = False,
+    no_third_party: Annotated[
+        bool,
+        typer.Option(
+            "--no-third-party-plugins",
+            envvar="ASH_NO_THIRD_PARTY_PLUGINS",
+            help="Load only the plugins that ship with ash.",
+        ),
+    ] = False,
+    debug: Annotated[bool, typer.Option("--debug", envvar="ASH_DEBUG", help="Show every command ash runs.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=version_callback, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    global _STATE
+    if _STATE is None:
+        _STATE = State.from_params(ctx.params)
+
+
+def emit_json(data) -> None:
+    print(json.dumps(data, indent=2))
+
+
+# ---------------------------------------------------------------------------------------------
+# Looking at the tree
+
+
+@command("tree", "t")
+def tree_cmd(as_json: JsonOpt = False) -> None:
+    """Show the snapshot tree; '*' marks the current snapshot."""
+    store = state().store
+    tree, current = store.load(), store.current()
+    if as_json:
+        emit_json({"current": current, "booted": store.booted(), "deployed": store.deployed(), "distro": tree.distro, "tree": tree.nested(current)})
+    else:
+        print(tree.render(current))
+
+
+@command("current", "c")
+def current_cmd(as_json: JsonOpt = False) -> None:
+    """Print the number of the booted (or else the deployed) snapshot."""
+    store = state().store
+    store.load()
+    current = store.current()
+    if as_json:
+        emit_json({"current": current, "booted": store.booted(), "deployed": store.deployed()})
+    elif current is None:
+        raise AshError("no snapshot is booted or deployed yet", hint="deploy one with 'ash deploy <snapshot>'")
+    else:
+        print(current)
+
+
+@command("desc", "description")
+def desc_cmd(snapshot: Snap, text: Annotated[list[str], typer.Argument(metavar="TEXT...")]) -> None:
+    """Set the description of a snapshot."""
+    s = state()
+    with s.system.changing() as tree:
+        s.store.require(tree, snapshot).description = " ".join(text)
+        s.store.save(tree)
+
+
+# ---------------------------------------------------------------------------------------------
+# Making and removing snapshots
+
+
+def _copy(snapshot: str, parent_of: Callable, description: Callable[[int], str]) -> None:
+    from . import snapshots
+
+    s = state()
+    with s.system.changing() as tree:
+        source = s.store.require(tree, snapshot).id
+        new = snapshots.copy(s.system, tree, source, parent_of(tree, source), description(source))
+    print(new)
+
+
+@command("clone", "cl", "tree-clone")
+def clone_cmd(snapshot: Snap, desc: DescOpt = None) -> None:
+    """Copy a snapshot as the root of a new tree; prints the new number."""
+    _copy(snapshot, lambda tree, src: None, lambda src: desc or f"clone of {src}")
+
+
+@command("branch", "add-branch")
+def branch_cmd(snapshot: Snap, desc: DescOpt = None) -> None:
+    """Copy a snapshot as a new child of itself."""
+    _copy(snapshot, lambda tree, src: src, lambda src: desc or f"branch of {src}")
+
+
+@command("cbranch", "clone-branch", "cb")
+def cbranch_cmd(snapshot: Snap, desc: DescOpt = None) -> None:
+    """Copy a snapshot as a sibling (a new child of its parent)."""
+    _copy(snapshot, lambda tree, src: tree[src].parent, lambda src: desc or f"clone of {src}")
+
+
+@command("ubranch", "clone-under", "cu")
+def ubranch_cmd(
+    parent: Annotated[str, typer.Argument(metavar="PARENT", help="The new snapshot's parent.")], snapshot: Snap, desc: DescOpt = None
+) -> None:
+    """Copy SNAPSHOT as a new child of PARENT (sync the tree afterwards)."""
+    s = state()
+    with s.system.changing() as tree:
+        p = s.store.require(tree, parent).id
+    _copy(snapshot, lambda tree, src: p, lambda src: desc or f"clone of {src}")
+
+
+@command("clone-tree", "ct")
+def clone_tree_cmd(snapshot: Snap) -> None:
+    """Copy a snapshot and all its descendants, keeping their shape."""
+    from . import snapshots
+
+    s = state()
+    with s.system.changing() as tree:
+        new = snapshots.copy_tree(s.system, tree, s.store.require(tree, snapshot).id)
+    print(new)
+
+
+@command("new", "new-tree")
+def new_cmd(desc: DescOpt = None) -> None:
+    """Start a new tree from the base snapshot 0."""
+    _copy("0", lambda tree, src: None, lambda src: desc or "clone of base")
+
+
+@command("del", "delete", "rm-snapshot")
+def del_cmd(snapshots_: Annotated[list[str], typer.Argument(metavar="SNAPSHOT...")], yes: YesOpt = False) -> None:
+    """Delete snapshots with all their descendants."""
+    from . import snapshots
+
+    s = state()
+    with s.system.changing() as tree:
+        roots = [s.store.require(tree, t).id for t in snapshots_]
+        doomed = sorted({d for r in roots for d in tree.subtree(r)})
+        if not yes:
+            if not sys.stdin.isatty():
+                raise UsageError("refusing to delete without confirmation", hint="pass -y to delete without asking")
+            if not typer.confirm(f"Delete snapshot(s) {', '.join(map(str, doomed))}?", default=False):
+                raise AshError("nothing deleted")
+        for sid in snapshots.delete(s.system, tree, roots):
+            print(f"deleted snapshot {sid}")
+
+
+def _set_mutable(snapshot: str, mutable: bool) -> None:
+    from . import snapshots
+
+    s = state()
+    with s.system.changing() as tree:
+        snapshots.set_mutable(s.system, tree, s.store.require(tree, snapshot).id, mutable)
+
+
+@command("mutable", "immdis", "disable-immutability")
+def mutable_cmd(snapshot: Snap) -> None:
+    """Make a snapshot mutable (writable when deployed; its later children are mutable too)."""
+    _set_mutable(snapshot, True)
+
+
+@command("immutable", "immen", "enable-immutability")
+def immutable_cmd(snapshot: Snap) -> None:
+    """Make a snapshot immutable (read-only) again."""
+    _set_mutable(snapshot, False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Changing snapshots
+
+
+def _run_exit(status: int) -> None:
+    if status:
+        raise typer.Exit(status)
+
+
+@command("chroot", "chr", "cr")
+def chroot_cmd(snapshot: Snap) -> None:
+    """Open a shell in a snapshot; changes are kept only if the shell exits with status 0."""
+    from . import packages
+
+    s = state()
+    with s.system.changing() as tree:
+        sid = s.store.require(tree, snapshot).id
+        _run_exit(packages.run_in(s.system, tree, sid, [_login_shell(s.store.snapshot_path(sid))]))
+
+
+def _login_shell(root: Path) -> str:
+    try:
+        for line in (root / "etc/passwd").read_text().splitlines():
+            fields = line.split(":")
+            if fields[0] == "root" and len(fields) > 6 and (root / fields[6].lstrip("/")).exists():
+                return fields[6]
+    except OSError:
+        pass
+    return "/bin/sh"
+
+
+@command("run", context_settings=COMMAND_ARGS)
+def run_cmd(snapshot: Snap, argv: Command) -> None:
+    """Run a command in a snapshot; changes are kept only if it exits with status 0."""
+    from . import packages
+
+    s = state()
+    with s.system.changing() as tree:
+        _run_exit(packages.run_in(s.system, tree, s.store.require(tree, snapshot).id, argv))
+
+
+@command("tree-run", "trun", context_settings=COMMAND_ARGS)
+def tree_run_cmd(tree_: Tree_, argv: Command) -> None:
+    """Run a command in a snapshot and each of its descendants (each its own transaction)."""
+    from . import packages
+
+    s = state()
+    with s.system.changing() as tree:
+        root = s.store.require(tree, tree_).id
+
+        def action(sid: int) -> None:
+            if packages.run_in(s.system, tree, sid, argv):
+                raise AshError(f"'{argv[0]}' failed")
+
+        report = packages.for_each(tree, root, action)
+    report.print("tree-run")
+    report.check("tree-run")
+
+
+# ---------------------------------------------------------------------------------------------
+# Packages (through the package-manager plugin of each snapshot's distribution)
+
+
+def _package_change(snapshot: str, hook: str, what: str, allow_base: bool = False, **kwargs) -> None:
+    from . import packages
+
+    s = state()
+    with s.system.changing() as tree:
+        sid = s.store.require(tree, snapshot).id
+        if not allow_base:
+            packages.refuse_base(sid, what)
+        packages.change(s.system, tree, sid, hook, **kwargs)
+    print(f"{what}: snapshot {sid} updated")
+
+
+@command("install", "in")
+def install_cmd(snapshot: Snap, names: Packages) -> None:
+    """Install packages into a snapshot."""
+    from .packages import check_names
+
+    _package_change(snapshot, "ash_install", "install", packages=check_names(names))
+
+
+@command("remove", "uninstall", "rmpkg")
+def remove_cmd(snapshot: Snap, names: Packages) -> None:
+    """Remove packages from a snapshot."""
+    from .packages import check_names
+
+    _package_change(snapshot, "ash_remove", "remove", packages=check_names(names))
+
+
+@command("upgrade", "up")
+def upgrade_cmd(snapshot: Snap) -> None:
+    """Refresh the package indexes and upgrade every package of a snapshot."""
+    _package_change(snapshot, "ash_upgrade", "upgrade")
+
+
+@command("refresh", "ref")
+def refresh_cmd(snapshot: Snap) -> None:
+    """Refresh the package indexes of a snapshot."""
+    _package_change(snapshot, "ash_refresh", "refresh")
+
+
+@command("base-update", "bu")
+def base_update_cmd() -> None:
+    """Upgrade the base snapshot 0 (the only way to change it)."""
+    _package_change("0", "ash_upgrade", "base-update", allow_base=True)
+
+
+@command("list", "ls")
+def list_cmd(snapshot: Snap, as_json: JsonOpt = False) -> None:
+    """List the packages installed in a snapshot."""
+    from . import packages
+
+    s = state()
+    tree = s.store.load()
+    found = packages.installed(s.system, tree, s.store.require(tree, snapshot).id)
+    if as_json:
+        emit_json([{"name": p.name, "version": p.version, "explicit": p.explicit} for p in found])
+    for p in [] if as_json else found:
+        print(f"{p.name} {p.version}")
+
+
+@command("diff", "dif")
+def diff_cmd(old: Snap, new: Snap, as_json: JsonOpt = False) -> None:
+    """Show packages added, removed and changed in version from OLD to NEW."""
+    from . import packages
+
+    s = state()
+    tree = s.store.load()
+    a, b = (packages.installed(s.system, tree, s.store.require(tree, x).id) for x in (old, new))
+    d = packages.diff(a, b)
+    if as_json:
+        emit_json(d.to_json())
+        return
+    for p in d.added:
+        print(f"+ {p.name} {p.version}")
+    for p in d.removed:
+        print(f"- {p.name} {p.version}")
+    for x, y in d.changed:
+        print(f"~ {x.name} {x.version} -> {y.version}")
+
+
+def _tree_op(tree_arg: str, what: str, work: Callable) -> None:
+    from . import packages
+
+    s = state()
+    with s.system.changing() as tree:
+        report = work(packages, s.system, tree, s.store.require(tree, tree_arg).id)
+    report.print(what)
+    report.check(what)
+
+
+@command("sync", "tree-sync", "tsync")
+def sync_cmd(tree_: Tree_) -> None:
+    """Upgrade a tree, then install into each descendant what its parent has and it lacks."""
+    _tree_op(tree_, "sync", lambda p, system, tree, root: p.sync(system, tree, root, upgrade=True))
+
+
+@command("force-sync", "fsync")
+def force_sync_cmd(tree_: Tree_) -> None:
+    """Like sync, without upgrading first."""
+    _tree_op(tree_, "force-sync", lambda p, system, tree, root: p.sync(system, tree, root, upgrade=False))
+
+
+@command("tree-upgrade", "tupgrade", "tup")
+def tree_upgrade_cmd(tree_: Tree_) -> None:
+    """Upgrade a snapshot and each of its descendants."""
+    _tree_op(tree_, "tree-upgrade", lambda p, system, tree, root: p.for_each(tree, root, lambda sid: p.change(system, tree, sid, "ash_upgrade")))
+
+
+@command("tree-rmpkg", "tremove")
+def tree_rmpkg_cmd(tree_: Tree_, names: Packages) -> None:
+    """Remove packages from a snapshot and each of its descendants."""
+    from .packages import check_names
+
+    names = check_names(names)
+    _tree_op(
+        tree_,
+        "tree-rmpkg",
+        lambda p, system, tree, root: p.for_each(tree, root, lambda sid: p.change(system, tree, sid, "ash_remove", packages=names)),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Maintenance
+
+
+@command("tmp", "tmpclear")
+def tmp_cmd() -> None:
+    """Remove working copies left behind by an interrupted ash."""
+    with state().system.changing():
+        pass  # changing() already cleans up and reports what it removed
+
+
+@command("unlock", "ul")
+def unlock_cmd(snapshot: Snap) -> None:
+    """Clear what an interrupted ash left on a snapshot (its working copy)."""
+    from . import btrfs
+
+    s = state()
+    with s.system.changing() as tree:
+        btrfs.ensure_absent(s.store.work_path(s.store.require(tree, snapshot).id))
+
+
+@command("check", "fsck")
+def check_cmd() -> None:
+    """Check the tree file against the snapshots on disk and repair it."""
+    s = state()
+    s.system.check_can_change()
+    if not s.store.exists() and not s.store.on_disk():
+        raise AshError(f"no snapshot store at {s.store.path}", hint="create one with 'ash init'")
+    with s.store.lock() as fd:
+        s.system.lock_fd = fd
+        notes = s.store.clean_leftovers()
+        tree, fixes = s.store.repair(s.store.load_for_repair())
+        s.store.save(tree)
+    for message in notes + fixes:
+        print(message)
+    print(f"ok: {len(tree.snapshots)} snapshots, {'repaired' if notes or fixes else 'nothing to repair'}")
+
+
+@command("init")
+def init_cmd(
+    source: Annotated[
+        Optional[Path],  # noqa: UP007
+        typer.Option("--from", help="Directory or tar archive holding the base root filesystem."),
+    ] = None,
+    bootstrap: Annotated[Optional[str], typer.Option("--bootstrap", metavar="DISTRO", help="Bootstrap the base with a distro plugin.")] = None,  # noqa: UP007
+    release: Annotated[Optional[str], typer.Option("--release", help="Release/suite to bootstrap (e.g. bookworm).")] = None,  # noqa: UP007
+    mirror: Annotated[Optional[str], typer.Option("--mirror", help="Package mirror to bootstrap from.")] = None,  # noqa: UP007
+    variant: Annotated[Optional[str], typer.Option("--variant", help="Bootstrap variant (e.g. minbase).")] = None,  # noqa: UP007
+    include: Annotated[list[str], typer.Option("--include", help="Extra package for the base (repeatable).")] = [],  # noqa: B006
+    distro: Annotated[Optional[str], typer.Option("--distro", help="Record this distro instead of detecting it.")] = None,  # noqa: UP007
+) -> None:
+    """Create the snapshot store at the sysroot, with snapshot 0 as the base."""
+    from . import snapshots
+    from .models import BootstrapOptions
+
+    s = state()
+    s.system.check_can_change()
+    fill = None
+    if bootstrap:
+        options = BootstrapOptions(distro=bootstrap, release=release, mirror=mirror, variant=variant, packages=tuple(include))
+        fill = snapshots.bootstrap_into(s.system, options)
+    tree = snapshots.init(s.store, source=source, distro=distro or bootstrap, fill=fill)
+    print(f"created the snapshot store at {s.store.path} with base snapshot 0 ({tree.distro or 'unknown distro'})")
+
+
+@command("plugins")
+def plugins_cmd(as_json: JsonOpt = False) -> None:
+    """List the plugins found, their distributions and the hooks they implement."""
+    plugins = state().system.plugins
+    if as_json:
+        emit_json([r.to_json() for r in plugins.records])
+        return
+    if not plugins.records:
+        print("no plugins installed")
+    for r in plugins.records:
+        party = " (third-party)" if r.third_party else ""
+        print(f"{r.name}: {r.distribution} {r.version}{party}\n    hooks: {', '.join(r.hooks) or '-'}")
+
+
+def main() -> None:
+    global _STATE
+    _STATE = None
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,153 @@
+"""The hooks ash offers plugins. Every hook takes keyword arguments; an implementation may accept a
+subset of them. Register implementations under the ``ash.plugins`` entry-point group and mark them
+with :data:`ashcore.hookimpl`.
+
+Package-manager hooks (``ash_bootstrap`` to ``ash_sync``) are called only on the one plugin that
+manages the snapshot's distribution (see :func:`ash_package_manager`); the others go to every plugin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pluggy
+
+from . import PROJECT
+
+if TYPE_CHECKING:
+    from .chroot import Chroot
+    from .models import BootstrapOptions, CommandSpec, DeployContext, Package, PackageManagerInfo
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+
+
+@hookspec
+def ash_package_manager() -> PackageManagerInfo:
+    """Say which package manager this plugin drives and which distributions it manages.
+
+    Fires when ash needs the package manager of a snapshot. The core reads the snapshot's
+    ``/etc/os-release`` (or the distro recorded for the store) and picks the one plugin whose
+    ``distros`` contain its ``ID`` (else the first ``ID_LIKE`` entry that one plugin claims).
+    Returns a :class:`~ashcore.models.PackageManagerInfo`.
+    """
+
+
+@hookspec(firstresult=True)
+def ash_bootstrap(target: Path, options: BootstrapOptions) -> None:
+    """Fill the empty directory ``target`` with a new base root filesystem of ``options.distro``.
+
+    Fires from ``ash init --bootstrap`` and from the installer, before snapshot 0 exists; runs on
+    the host (there is nothing to chroot into yet). Must leave a root whose ``/etc/os-release``
+    names the distribution. Raise :class:`~ashcore.errors.AshError` on failure.
+    """
+
+
+@hookspec(firstresult=True)
+def ash_install(chroot: Chroot, packages: Sequence[str]) -> None:
+    """Install ``packages`` into the snapshot behind ``chroot`` with the distribution's package manager.
+
+    Fires inside a transaction (``ash install``): ``chroot.root`` is a writable copy that becomes the
+    snapshot only if this returns. Raise (for example let ``chroot.run`` raise) to abort.
+    """
+
+
+@hookspec(firstresult=True)
+def ash_remove(chroot: Chroot, packages: Sequence[str]) -> None:
+    """Remove ``packages`` (and what only they needed) from the snapshot behind ``chroot``.
+
+    Fires inside a transaction (``ash remove``, ``ash tree-rmpkg``). Raise to abort.
+    """
+
+
+@hookspec(firstresult=True)
+def ash_upgrade(chroot: Chroot) -> None:
+    """Refresh the package indexes and upgrade every package of the snapshot behind ``chroot``.
+
+    Fires inside a transaction (``ash upgrade``, ``ash base-update``, ``ash tree-upgrade``, ``ash sync``).
+    """
+
+
+@hookspec(firstresult=True)
+def ash_refresh(chroot: Chroot) -> None:
+    """Refresh the package indexes of the snapshot behind ``chroot`` without upgrading anything.
+
+    Fires inside a transaction (``ash refresh``).
+    """
+
+
+@hookspec(firstresult=True)
+def ash_list_packages(root: Path) -> list[Package]:
+    """Return the packages installed in the root filesystem at ``root`` (read-only; no chroot).
+
+    Fires for ``ash list``, ``ash diff`` and to decide what ``ash sync`` installs. Read the package
+    database directly: ``root`` may be a read-only snapshot. Returns a list of
+    :class:`~ashcore.models.Package`.
+    """
+
+
+@hookspec(firstresult=True)
+def ash_sync(chroot: Chroot, parent: Path, packages: Sequence[Package]) -> None:
+    """Bring a child snapshot in line with its parent: install ``packages``, which the parent at
+    ``parent`` has explicitly installed and the child behind ``chroot`` lacks.
+
+    Fires inside a transaction on the child, once per parent/child pair of ``ash sync`` and
+    ``ash force-sync`` (parents first). ``packages`` carry the parent's versions.
+    """
+
+
+@hookspec
+def ash_chroot_enter(chroot: Chroot) -> None:
+    """Prepare what a chroot of a snapshot needs before any command runs in it.
+
+    Fires for every plugin at the start of every transaction (``ash chroot``, ``ash run``, package
+    operations). Add :class:`~ashcore.chroot.Bind`\\ s or ``chroot.env`` entries, write files into
+    ``chroot.root`` and register their removal with ``chroot.on_exit`` (which runs before commit).
+    ``chroot.package_manager`` names the snapshot's package manager, so a plugin can act only for
+    its own distributions.
+    """
+
+
+@hookspec
+def ash_bootloader_update(context: DeployContext) -> None:
+    """Make the bootloader boot ``context.deployment`` by default, keeping the previous deployment
+    and every snapshot bootable. Must replace its configuration atomically.
+
+    Fires during ``ash deploy`` and ``ash rollback``, after every ``ash_pre_deploy`` succeeded.
+    """
+
+
+@hookspec(firstresult=True)
+def ash_encrypt(device: Path, passphrase: str, name: str) -> Path:
+    """Format ``device`` as an encrypted container, open it as ``name`` and return the opened block
+    device, on which the installer then makes the btrfs filesystem.
+
+    Fires in the installer when encryption is asked for, before the filesystem is made.
+    """
+
+
+@hookspec
+def ash_pre_deploy(context: DeployContext) -> None:
+    """Check or prepare a deployment before the bootloader is switched to it.
+
+    Fires in ``ash deploy`` once the deployment root exists; raising aborts the deploy and leaves
+    the system booting what it booted before.
+    """
+
+
+@hookspec
+def ash_post_deploy(context: DeployContext) -> None:
+    """React to a finished deployment (the bootloader already boots ``context.snapshot``).
+
+    Fires at the end of ``ash deploy``; a failure is reported but the deployment stays.
+    """
+
+
+@hookspec
+def ash_commands() -> Sequence[CommandSpec]:
+    """Contribute CLI commands: return :class:`~ashcore.models.CommandSpec`\\ s.
+
+    Fires when ``ash`` meets a command name it does not know, and for ``ash --help``. A name that
+    clashes with a built-in command or another plugin's command is refused with a warning.
+    """

@@ -1,0 +1,64 @@
+"""Records passed between the core and plugins."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import attrs
+
+
+@attrs.frozen
+class PackageManagerInfo:
+    """What a package-manager plugin drives and which distributions it manages.
+
+    ``distros`` are os-release ``ID`` values (``debian``, ``arch``); a snapshot whose ``ID`` or
+    ``ID_LIKE`` names one of them is managed by this plugin.
+    """
+
+    name: str
+    distros: tuple[str, ...]
+
+
+@attrs.frozen
+class Package:
+    """One installed package. ``explicit`` is False for packages installed only as dependencies."""
+
+    name: str
+    version: str
+    explicit: bool = True
+
+
+@attrs.frozen
+class CommandSpec:
+    """A CLI command contributed by a plugin.
+
+    ``target`` is ``"module:attribute"`` naming a :class:`typer.Typer`; it is imported only when the
+    command runs (or ``ash --help`` lists it), so plugins cost nothing at start-up.
+    """
+
+    name: str
+    help: str
+    target: str
+
+
+@attrs.frozen
+class BootstrapOptions:
+    """How to build a new base root filesystem; plugins ignore what does not apply to them."""
+
+    distro: str
+    release: str | None = None
+    mirror: str | None = None
+    variant: str | None = None
+    packages: tuple[str, ...] = ()
+    cache_dir: Path | None = None
+
+
+@attrs.frozen
+class DeployContext:
+    """A deployment being made: which snapshot, where its root is, and the store it comes from."""
+
+    sysroot: Path
+    store: Path
+    snapshot: int
+    deployment: Path
+    previous: int | None = None

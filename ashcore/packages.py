@@ -1,0 +1,150 @@
+"""Package operations on snapshots and on whole trees, each change a transaction of its own."""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable, Sequence
+
+import attrs
+
+from .errors import AshError, UsageError
+from .models import Package
+from .system import System
+from .tree import BASE, Tree
+
+_BAD_NAME = re.compile(r"^-|[\s\x00-\x1f\x7f]")
+
+
+def check_names(packages: Sequence[str]) -> list[str]:
+    """Refuse package names a package manager could take for an option, or that cannot be names."""
+    for name in packages:
+        if not name or _BAD_NAME.search(name):
+            raise UsageError(f"invalid package name {name!r}", hint="package names cannot start with '-' or hold spaces")
+    return list(packages)
+
+
+def refuse_base(sid: int, what: str) -> None:
+    if sid == BASE:
+        raise UsageError(f"cannot {what} snapshot 0: it is the base", hint="change it only with 'ash base-update'")
+
+
+def change(system: System, tree: Tree, sid: int, hook: str, **kwargs) -> None:
+    """Run one package-manager hook on snapshot ``sid`` inside a transaction."""
+    with system.transaction(tree, sid, package_manager=True) as chroot:
+        system.plugins.call_package_manager(chroot.package_manager, hook, chroot=chroot, **kwargs)
+
+
+def installed(system: System, tree: Tree, sid: int) -> list[Package]:
+    root = system.store.snapshot_path(sid)
+    plugin = system.plugins.package_manager_of(root, tree.distro)
+    return sorted(system.plugins.call_package_manager(plugin, "ash_list_packages", root=root) or [], key=lambda p: p.name)
+
+
+@attrs.define
+class Diff:
+    added: list[Package]
+    removed: list[Package]
+    changed: list[tuple[Package, Package]]
+
+    def to_json(self) -> dict:
+        return {
+            "added": [attrs.asdict(p) for p in self.added],
+            "removed": [attrs.asdict(p) for p in self.removed],
+            "changed": [{"name": a.name, "from": a.version, "to": b.version} for a, b in self.changed],
+        }
+
+
+def diff(old: list[Package], new: list[Package]) -> Diff:
+    a, b = {p.name: p for p in old}, {p.name: p for p in new}
+    return Diff(
+        added=[b[n] for n in sorted(b.keys() - a.keys())],
+        removed=[a[n] for n in sorted(a.keys() - b.keys())],
+        changed=[(a[n], b[n]) for n in sorted(a.keys() & b.keys()) if a[n].version != b[n].version],
+    )
+
+
+def missing_from(parent: list[Package], child: list[Package]) -> list[Package]:
+    """Packages the parent installed explicitly and the child does not have at all."""
+    have = {p.name for p in child}
+    return [p for p in parent if p.explicit and p.name not in have]
+
+
+@attrs.define
+class TreeReport:
+    """What a tree-wide operation did to each snapshot."""
+
+    done: list[int] = attrs.field(factory=list)
+    failed: dict[int, str] = attrs.field(factory=dict)
+    skipped: dict[int, str] = attrs.field(factory=dict)
+
+    def print(self, what: str) -> None:
+        if self.done:
+            print(f"{what}: done in {', '.join(map(str, self.done))}")
+        for sid, why in self.skipped.items():
+            print(f"{what}: skipped {sid} ({why})")
+        for sid, why in self.failed.items():
+            print(f"{what}: FAILED in {sid}: {why}", file=sys.stderr)
+
+    def check(self, what: str) -> None:
+        if self.failed:
+            raise AshError(f"{what} failed in snapshot(s) {', '.join(map(str, self.failed))}; the others were done")
+
+
+def for_each(tree: Tree, root: int, action: Callable[[int], None], report: TreeReport | None = None) -> TreeReport:
+    """Apply ``action`` to ``root`` and every descendant, parents first; one failure stops no other."""
+    report = report or TreeReport()
+    for sid in tree.subtree(root):
+        if sid == BASE:
+            report.skipped[sid] = "the base changes only with base-update"
+            continue
+        try:
+            action(sid)
+        except AshError as exc:
+            print(f"ash: error: snapshot {sid}: {exc.message}", file=sys.stderr)
+            report.failed[sid] = exc.message
+        else:
+            report.done.append(sid)
+    return report
+
+
+def sync(system: System, tree: Tree, root: int, *, upgrade: bool) -> TreeReport:
+    """Install into every descendant what its parent has and it lacks (after upgrading the tree)."""
+    report = TreeReport()
+    if upgrade:
+        for_each(tree, root, lambda sid: change(system, tree, sid, "ash_upgrade"), report)
+    synced = TreeReport()
+    for parent, child in tree.edges(root):
+        if child in report.failed:
+            continue
+        try:
+            missing = missing_from(installed(system, tree, parent), installed(system, tree, child))
+            if missing:
+                parent_root = system.store.snapshot_path(parent)
+                change(system, tree, child, "ash_sync", parent=parent_root, packages=missing)
+        except AshError as exc:
+            print(f"ash: error: snapshot {child}: {exc.message}", file=sys.stderr)
+            synced.failed[child] = exc.message
+        else:
+            synced.done.append(child)
+    report.failed.update(synced.failed)
+    report.done = sorted(set(report.done + synced.done) - set(report.failed))
+    return report
+
+
+def run_in(system: System, tree: Tree, sid: int, argv: Sequence[str]) -> int:
+    """Run ``argv`` in a transaction on ``sid``; keep the change only if it exits 0."""
+    refuse_base(sid, "change")
+    status = 0
+
+    class Discard(Exception):
+        pass
+
+    try:
+        with system.transaction(tree, sid) as chroot:
+            status = chroot.run(argv, check=False, stdin=None).returncode
+            if status != 0:
+                raise Discard
+    except Discard:
+        print(f"ash: '{argv[0]}' exited with status {status}; snapshot {sid} left unchanged", file=sys.stderr)
+    return status

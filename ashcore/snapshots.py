@@ -1,0 +1,144 @@
+"""Creating, copying, deleting and toggling snapshots (metadata and subvolumes kept in step).
+
+Ordering rule for crash safety: a new snapshot is written to the tree file *before* its subvolume
+exists, and a deleted one is moved aside *before* it leaves the tree file. Whatever a crash
+interrupts, the repair that every later ash run makes (see :meth:`Store.repair`) finishes it:
+an entry without a subvolume is forgotten, an aside (``.trash-N``) subvolume is deleted.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from . import btrfs, osrelease
+from .errors import AshError, UsageError
+from .files import failpoint
+from .models import BootstrapOptions
+from .run import run
+from .store import Store
+from .system import System
+from .tree import BASE, Snapshot, Tree
+
+
+def copy(system: System, tree: Tree, source: int, parent: int | None, description: str) -> int:
+    """Snapshot ``source`` as a new snapshot under ``parent`` (``None``: a new top-level tree)."""
+    store = system.store
+    new = tree.allocate(*store.on_disk())
+    mutable = tree[source].mutable or (parent is not None and tree[parent].mutable)
+    tree.add(Snapshot(id=new, parent=parent, description=description, mutable=mutable))
+    store.save(tree)
+    failpoint("copy:saved")
+    try:
+        btrfs.snapshot(store.snapshot_path(source), store.snapshot_path(new), readonly=not mutable)
+    except BaseException:
+        tree.remove(new)
+        store.save(tree)
+        raise
+    return new
+
+
+def copy_tree(system: System, tree: Tree, source: int) -> int:
+    """Copy ``source`` and all its descendants, keeping their shape, as a sibling of ``source``."""
+    mapping = {source: copy(system, tree, source, tree[source].parent, f"clone of {source}")}
+    for parent, child in list(tree.edges(source)):
+        mapping[child] = copy(system, tree, child, mapping[parent], f"clone of {child}")
+    return mapping[source]
+
+
+def delete(system: System, tree: Tree, roots: list[int]) -> list[int]:
+    """Delete snapshots and all their descendants; refuse the base, booted and deployed ones."""
+    store = system.store
+    doomed: list[int] = []
+    for root in roots:
+        doomed += [s for s in tree.subtree(root) if s not in doomed]
+    protected = {BASE: "the base snapshot", store.booted(): "booted", store.deployed(): "deployed"}
+    for sid in doomed:
+        if sid in protected:
+            why = protected[sid]
+            raise UsageError(
+                f"cannot delete snapshot {sid}: it is {why}"
+                + ("" if sid in roots else f" (a descendant of {', '.join(map(str, roots))})"),
+                hint=None if sid == BASE else "deploy another snapshot first",
+            )
+    order = doomed[::-1]  # children before parents
+    for sid in order:
+        path = store.snapshot_path(sid)
+        if path.exists():
+            os.rename(path, store.trash_path(sid))
+        failpoint("delete:aside")
+    for sid in order:
+        tree.snapshots.pop(sid, None)
+    store.save(tree)
+    failpoint("delete:saved")
+    for sid in order:
+        btrfs.ensure_absent(store.trash_path(sid))
+    return order
+
+
+def set_mutable(system: System, tree: Tree, sid: int, mutable: bool) -> None:
+    if sid == BASE and mutable:
+        raise UsageError("the base snapshot 0 cannot be made mutable", hint="clone it and change the clone")
+    tree[sid].mutable = mutable
+    system.store.save(tree)
+    failpoint("mutable:saved")
+    btrfs.set_readonly(system.store.snapshot_path(sid), not mutable)
+
+
+def init(store: Store, *, source: Path | None, distro: str | None, fill=None) -> Tree:
+    """Create the store at ``store.path`` with snapshot 0 from a directory, an archive, or ``fill``.
+
+    ``fill(target)`` is how a distro plugin's ``bootstrap`` populates the base. The base is built
+    in a working copy and only becomes snapshot 0 (and the tree file appears) once it is complete.
+    """
+    if store.exists():
+        raise AshError(f"{store.path} already holds a snapshot store", hint="see it with 'ash tree'")
+    kind = btrfs.filesystem_type(store.sysroot)
+    if kind != "btrfs":
+        raise AshError(f"{store.sysroot} is on {kind}, not btrfs", hint="ash keeps its snapshots on a btrfs filesystem")
+    if not store.path.exists():
+        btrfs.create(store.path)
+    if store.on_disk():
+        raise AshError(f"{store.path} has snapshots but no tree file", hint="recover them with 'ash check'")
+    store.rootfs.mkdir(parents=True, exist_ok=True)
+    with store.lock():
+        return _init_base(store, source, distro, fill)
+
+
+def _init_base(store: Store, source: Path | None, distro: str | None, fill) -> Tree:
+    work = store.work_path(BASE)
+    btrfs.ensure_absent(work)
+    btrfs.create(work)
+    try:
+        if fill is not None:
+            fill(work)
+        elif source is None:
+            raise UsageError("say where the base comes from: --from DIR|ARCHIVE or --bootstrap DISTRO")
+        elif source.is_dir():
+            run(["cp", "-a", "--reflink=auto", "--one-file-system", f"{source}/.", work])
+        elif source.is_file():
+            run(["tar", "--extract", "--numeric-owner", "--xattrs", "--xattrs-include=*", "--acls",
+                 "--preserve-permissions", "--file", source, "--directory", work])  # fmt: skip
+        else:
+            raise UsageError(f"{source} is neither a directory nor an archive")
+        detected = distro or (osrelease.distro_ids(work) or [None])[0]
+        btrfs.set_readonly(work, True)
+        os.rename(work, store.snapshot_path(BASE))
+    except BaseException:
+        btrfs.ensure_absent(work)
+        raise
+    tree = Tree(distro=detected)
+    tree.add(Snapshot(id=BASE, parent=None, description="base snapshot"))
+    store.save(tree)
+    return tree
+
+
+def bootstrap_into(system: System, options: BootstrapOptions) -> Callable[[Path], None]:
+    """A ``fill`` for :func:`init` that asks the distro's plugin to bootstrap the base."""
+    plugin = system.plugins.package_manager_for([options.distro])
+
+    def fill(target: Path) -> None:
+        system.plugins.call_package_manager(plugin, "ash_bootstrap", target=target, options=options)
+
+    return fill

@@ -1,0 +1,195 @@
+"""The snapshot store on a btrfs filesystem: where things live, the tree file, the lock, repairs.
+
+Layout (see docs/layout.md)::
+
+    <sysroot>/.snapshots/            subvolume @.snapshots on an installed system
+        ash/tree.json                the tree (atomic writes, versioned)
+        ash/lock                     flock'ed by every ash that changes the store
+        rootfs/snapshot-<N>          snapshot N, a subvolume (read-only unless mutable)
+        rootfs/.work-<N>             working copy of a transaction on N (garbage after a crash)
+        rootfs/.trash-<N>            snapshot N being deleted (garbage after a crash)
+
+Working copies and trash sit beside the snapshots because btrfs renames a read-only subvolume
+only within its directory, and the commit of a transaction is such a rename (an atomic exchange).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from . import btrfs
+from .errors import AshError, LockBusy, UsageError
+from .files import atomic_write
+from .tree import BASE, Snapshot, Tree, TreeFormatError
+
+STORE_DIR = ".snapshots"
+_SNAPSHOT_RE = re.compile(r"snapshot-(\d+)")
+
+
+class Store:
+    def __init__(self, sysroot: Path) -> None:
+        self.sysroot = sysroot
+        self.path = sysroot / STORE_DIR
+        self.state = self.path / "ash"
+        self.tree_file = self.state / "tree.json"
+        self.rootfs = self.path / "rootfs"
+
+    # -- paths -----------------------------------------------------------------------------------
+    def snapshot_path(self, snapshot_id: int) -> Path:
+        return self.rootfs / f"snapshot-{snapshot_id}"
+
+    def work_path(self, snapshot_id: int) -> Path:
+        return self.rootfs / f".work-{snapshot_id}"
+
+    def trash_path(self, snapshot_id: int) -> Path:
+        return self.rootfs / f".trash-{snapshot_id}"
+
+    def exists(self) -> bool:
+        return self.tree_file.exists()
+
+    def on_disk(self) -> set[int]:
+        """Numbers of the snapshot subvolumes present under ``rootfs/``."""
+        try:
+            names = os.listdir(self.rootfs)
+        except FileNotFoundError:
+            return set()
+        return {int(m.group(1)) for n in names if (m := _SNAPSHOT_RE.fullmatch(n))}
+
+    # -- the tree file ---------------------------------------------------------------------------
+    def load(self) -> Tree:
+        try:
+            text = self.tree_file.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise AshError(
+                f"no snapshot store at {self.path}",
+                hint="create one with 'ash init', or point --sysroot at an ash system",
+            ) from None
+        except PermissionError:
+            raise AshError(f"cannot read {self.tree_file}", hint="run ash as root") from None
+        try:
+            return Tree.from_json(json.loads(text))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise AshError(f"{self.tree_file} is unreadable ({exc})", hint="rebuild it with 'ash check'") from None
+
+    def save(self, tree: Tree) -> None:
+        atomic_write(self.tree_file, json.dumps(tree.to_json(), indent=1) + "\n")
+
+    # -- the lock --------------------------------------------------------------------------------
+    @contextmanager
+    def lock(self) -> Iterator[int]:
+        """Hold the store lock; yield its file descriptor (children keep the lock while they live)."""
+        self.state.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.state / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 4096, 0).decode(errors="replace").strip() or "unknown process"
+                raise LockBusy(
+                    f"the snapshot store is in use by another ash ({holder})",
+                    hint="wait for it to finish, then try again",
+                ) from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid {os.getpid()}: {' '.join(['ash', *sys.argv[1:]])[:200]}\n".encode(), 0)
+            yield fd
+        finally:
+            os.close(fd)
+
+    # -- snapshot lookups ------------------------------------------------------------------------
+    @staticmethod
+    def parse_id(text: str) -> int:
+        if not re.fullmatch(r"\d{1,9}", text.strip()):
+            raise UsageError(f"'{text}' is not a snapshot number", hint="see 'ash tree' for the snapshots")
+        return int(text)
+
+    def require(self, tree: Tree, text: str | int) -> Snapshot:
+        sid = text if isinstance(text, int) else self.parse_id(text)
+        if sid not in tree:
+            raise UsageError(f"snapshot {sid} does not exist", hint="see 'ash tree' for the snapshots")
+        return tree[sid]
+
+    # -- deployment state (written by deploy) ----------------------------------------------------
+    def booted(self) -> int | None:
+        """The snapshot the running system was deployed from, if ``sysroot`` is a booted deployment."""
+        try:
+            return int((self.sysroot / "usr/lib/ash/snapshot").read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    def deployed(self) -> int | None:
+        """The snapshot the bootloader boots next by default."""
+        try:
+            return int(json.loads((self.state / "deploy.json").read_text())["snapshot"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def current(self) -> int | None:
+        booted = self.booted()
+        return booted if booted is not None else self.deployed()
+
+    # -- repairs ---------------------------------------------------------------------------------
+    def clean_leftovers(self) -> list[str]:
+        """Delete working copies and half-deleted snapshots left by an interrupted ash."""
+        notes = []
+        if not self.rootfs.is_dir():
+            return notes
+        for entry in sorted(self.rootfs.iterdir()):
+            if entry.name.startswith("."):
+                btrfs.ensure_absent(entry)
+                kind, _, sid = entry.name[1:].partition("-")
+                what = {"work": "working copy", "trash": "half-deleted copy"}.get(kind, "leftover")
+                notes.append(f"removed the {what} of snapshot {sid} left by an interrupted ash")
+        return notes
+
+    def repair(self, tree: Tree | None) -> tuple[Tree, list[str]]:
+        """Make the tree agree with the subvolumes on disk; say what was changed."""
+        notes = []
+        on_disk = self.on_disk()
+        if tree is None:
+            tree = Tree()
+            notes.append("rebuilt the tree file from the snapshots on disk")
+        for sid in sorted(set(tree.snapshots) - on_disk, reverse=True):
+            tree.remove(sid)
+            notes.append(f"forgot snapshot {sid}: its subvolume is gone")
+        for sid in sorted(on_disk - set(tree.snapshots)):
+            desc = "base snapshot" if sid == BASE else "recovered by ash check"
+            tree.add(Snapshot(id=sid, parent=None, description=desc, mutable=not btrfs.is_readonly(self.snapshot_path(sid))))
+            notes.append(f"adopted snapshot {sid} found on disk as a new tree")
+        for snap in tree.snapshots.values():
+            if snap.parent is not None and (snap.parent not in tree or _has_cycle(tree, snap.id)):
+                notes.append(f"snapshot {snap.id} had a missing parent {snap.parent}; it is now a tree of its own")
+                snap.parent = None
+        if BASE in tree and (tree[BASE].mutable or tree[BASE].parent is not None):
+            tree[BASE].mutable, tree[BASE].parent = False, None
+            notes.append("snapshot 0 is the base: made it immutable and top-level again")
+        for snap in tree.snapshots.values():
+            path = self.snapshot_path(snap.id)
+            if btrfs.is_readonly(path) == snap.mutable:
+                btrfs.set_readonly(path, not snap.mutable)
+                notes.append(f"set snapshot {snap.id} {'writable' if snap.mutable else 'read-only'} to match the tree")
+        tree.next_id = max([tree.next_id, *(s + 1 for s in tree.snapshots)])
+        return tree, notes
+
+    def load_for_repair(self) -> Tree | None:
+        try:
+            return Tree.from_json(json.loads(self.tree_file.read_text(encoding="utf-8")))
+        except (OSError, ValueError, KeyError, TypeError, TreeFormatError):
+            return None
+
+
+def _has_cycle(tree: Tree, start: int) -> bool:
+    seen = {start}
+    node = tree[start].parent
+    while node is not None and node in tree:
+        if node in seen:
+            return True
+        seen.add(node)
+        node = tree[node].parent
+    return False

@@ -1,0 +1,122 @@
+"""The system ash manages: a sysroot with its snapshot store, the plugins, and the rules for changing it."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from . import btrfs
+from .chroot import Chroot
+from .errors import AshError, NeedsRoot
+from .files import failpoint
+from .store import Store
+from .tree import Tree
+
+
+def note(message: str) -> None:
+    print(f"ash: {message}", file=sys.stderr)
+
+
+def in_chroot() -> bool:
+    """True when this process runs chrooted (its root differs from PID 1's, as systemd checks)."""
+    try:
+        mine, init = os.stat("/"), os.stat("/proc/1/root")
+    except OSError:
+        return False
+    return (mine.st_dev, mine.st_ino) != (init.st_dev, init.st_ino)
+
+
+class System:
+    def __init__(self, sysroot: Path, *, allow_chroot: bool = False, third_party: bool | None = None) -> None:
+        self.store = Store(sysroot)
+        self.allow_chroot = allow_chroot
+        self.third_party = third_party
+        self.lock_fd: int | None = None
+        self._plugins = None
+
+    @property
+    def plugins(self):
+        if self._plugins is None:
+            from .plugins import Plugins
+
+            self._plugins = Plugins.load(third_party=self.third_party)
+        return self._plugins
+
+    # -- guards ----------------------------------------------------------------------------------
+    def check_can_change(self) -> None:
+        if os.geteuid() != 0:
+            raise NeedsRoot("this command changes the system and needs root", hint="run it with sudo")
+        if not self.allow_chroot and in_chroot():
+            raise AshError(
+                "ash is running inside a chroot, where it could damage the system",
+                hint="run it from the booted system, or pass --chroot if you really must",
+            )
+
+    @contextmanager
+    def changing(self) -> Iterator[Tree]:
+        """Hold the store lock, clean up after any interrupted run, and yield the (repaired) tree."""
+        self.check_can_change()
+        if not self.store.exists():
+            self.store.load()  # raises the "no snapshot store" error
+        with self.store.lock() as fd:
+            self.lock_fd = fd
+            try:
+                notes = self.store.clean_leftovers()
+                tree, fixes = self.store.repair(self.store.load_for_repair())
+                if fixes:
+                    self.store.save(tree)
+                for message in notes + fixes:
+                    note(message)
+                yield tree
+            finally:
+                self.lock_fd = None
+
+    # -- transactions ----------------------------------------------------------------------------
+    @contextmanager
+    def transaction(self, tree: Tree, snapshot_id: int, *, package_manager: bool = False) -> Iterator[Chroot]:
+        """Change snapshot ``snapshot_id`` through a writable working copy.
+
+        The body runs commands in the yielded :class:`Chroot`. If it returns, the working copy
+        replaces the snapshot in one atomic exchange; if it raises (or ash dies), the snapshot is
+        untouched and the working copy is thrown away (now, or by the next ash run).
+        """
+        snap = tree[snapshot_id]
+        source, work = self.store.snapshot_path(snapshot_id), self.store.work_path(snapshot_id)
+        btrfs.ensure_absent(work)
+        pm = self.plugins.package_manager_of(source, tree.distro) if package_manager else self._pm_or_none(source, tree)
+        btrfs.snapshot(source, work, readonly=False)
+        failpoint("tx:working-copy")
+        chroot = Chroot(root=work, snapshot=snapshot_id, package_manager=pm, lock_fd=self.lock_fd)
+        try:
+            self.plugins.call_all("ash_chroot_enter", chroot=chroot)
+            yield chroot
+            chroot.close()
+            self._commit(work, source, readonly=not snap.mutable)
+        except BaseException:
+            try:
+                chroot.close()
+            finally:
+                btrfs.ensure_absent(work)
+            raise
+
+    def _pm_or_none(self, root: Path, tree: Tree) -> str | None:
+        try:
+            return self.plugins.package_manager_of(root, tree.distro)
+        except AshError:
+            return None
+
+    @staticmethod
+    def _commit(work: Path, dest: Path, *, readonly: bool) -> None:
+        failpoint("tx:before-commit")
+        if readonly:
+            btrfs.set_readonly(work, True)
+        failpoint("tx:readonly")
+        btrfs.syncfs(work)
+        failpoint("tx:synced")
+        btrfs.exchange(work, dest)  # the commit point
+        failpoint("tx:exchanged")
+        btrfs.delete(work)  # now holds the old snapshot
+        failpoint("tx:cleaned")
