@@ -1,0 +1,163 @@
+"""pytest fixtures for testing ash and its plugins against real btrfs (opt in with
+``pytest_plugins = ["ashcore.testing"]``).
+
+Tests that need root, btrfs or loop devices use :func:`require`: they skip on a developer machine
+that lacks them, and *fail* when ``CI`` is set, so CI can never pass by skipping.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+ASH = [sys.executable, "-m", "ashcore"]
+_counter = itertools.count()
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip (or, under CI, fail) the current test unless ``condition`` holds."""
+    if not condition:
+        if os.environ.get("CI"):
+            pytest.fail(f"required in CI: {reason}")
+        pytest.skip(reason)
+
+
+def require_root_tools(*tools: str) -> None:
+    require(os.geteuid() == 0, "needs root")
+    for tool in ("btrfs", "mkfs.btrfs", "losetup", *tools):
+        require(shutil.which(tool) is not None, f"needs {tool}")
+
+
+def mounts_under(path: Path) -> list[str]:
+    """Mount points at or below ``path`` in this process's mount namespace."""
+    prefix = os.fspath(path)
+    found = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            point = line.split()[4].replace("\\040", " ")
+            if point == prefix or point.startswith(prefix + "/"):
+                found.append(point)
+    return found
+
+
+@pytest.fixture(scope="session")
+def btrfs_mount(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A real btrfs filesystem on a loop-mounted sparse image, shared by the whole session."""
+    require_root_tools()
+    base = tmp_path_factory.mktemp("btrfs")
+    image, mnt = base / "fs.img", base / "mnt"
+    mnt.mkdir()
+    with open(image, "wb") as f:
+        f.truncate(int(os.environ.get("ASH_TEST_FS_SIZE", 16 << 30)))
+    subprocess.run(["mkfs.btrfs", "-q", "-f", image], check=True, capture_output=True)
+    subprocess.run(["mount", "-o", "loop,compress=zstd:1", image, mnt], check=True)
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", mnt], check=False)
+        image.unlink(missing_ok=True)
+
+
+def delete_subvolume_tree(path: Path) -> None:
+    """Delete a subvolume and every subvolume below it (deepest first)."""
+    if not path.exists():
+        return
+    nested = [p for p, _, _ in os.walk(path) if Path(p).stat().st_ino == 256]
+    for sub in sorted(nested, key=lambda p: p.count("/"), reverse=True):
+        subprocess.run(["btrfs", "property", "set", "-ts", sub, "ro", "false"], check=False, capture_output=True)
+        subprocess.run(["btrfs", "subvolume", "delete", sub], check=False, capture_output=True)
+
+
+@pytest.fixture
+def sysroot(btrfs_mount: Path) -> Iterator[Path]:
+    """A fresh, empty system root: its own subvolume on the session's btrfs filesystem."""
+    path = btrfs_mount / f"sysroot-{os.getpid()}-{next(_counter)}"
+    subprocess.run(["btrfs", "subvolume", "create", path], check=True, capture_output=True)
+    yield path
+    leaked = mounts_under(path)
+    delete_subvolume_tree(path)
+    assert not leaked, f"mounts leaked into the host: {leaked}"
+
+
+@pytest.fixture(scope="session")
+def busybox_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny root filesystem (static busybox, os-release ID=testos) for tests of the core."""
+    busybox = shutil.which("busybox")
+    require(busybox is not None, "needs busybox (apt-get install busybox-static)")
+    root = tmp_path_factory.mktemp("busybox-root")
+    for d in ("bin", "etc", "root", "usr/bin", "var/lib"):
+        (root / d).mkdir(parents=True, exist_ok=True)
+    shutil.copy(busybox, root / "bin/busybox")
+    for applet in ("sh", "touch", "ls", "cat", "echo", "true", "false", "sleep", "mkdir", "rm", "printf", "id", "env"):
+        (root / "bin" / applet).symlink_to("busybox")
+    (root / "etc/os-release").write_text('ID=testos\nNAME="ash test OS"\n')
+    (root / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
+    return root
+
+
+class Ash:
+    """Runs the real ``ash`` CLI in a subprocess against one sysroot."""
+
+    def __init__(self, sysroot: Path) -> None:
+        self.sysroot = sysroot
+
+    @property
+    def store(self) -> Path:
+        return self.sysroot / ".snapshots"
+
+    def snapshot(self, sid: int) -> Path:
+        return self.store / "rootfs" / f"snapshot-{sid}"
+
+    def argv(self, *args: str) -> list[str]:
+        return [*ASH, "--sysroot", os.fspath(self.sysroot), *map(os.fspath, args)]
+
+    def __call__(
+        self, *args: str, check: bool = True, input: str | None = None, env: dict | None = None, timeout: float = 600
+    ) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            self.argv(*args),
+            input=input,
+            stdin=None if input is not None else subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            env={**os.environ, **(env or {})},
+            timeout=timeout,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(f"ash {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    def popen(self, *args: str, env: dict | None = None, **kwargs) -> subprocess.Popen:
+        return subprocess.Popen(self.argv(*args), env={**os.environ, **(env or {})}, text=True, **kwargs)
+
+    def tree_json(self) -> dict:
+        import json
+
+        return json.loads(self("tree", "--json").stdout)
+
+    def ids(self) -> set[int]:
+        def walk(nodes: Sequence[dict]) -> Iterator[int]:
+            for n in nodes:
+                yield n["id"]
+                yield from walk(n["children"])
+
+        return set(walk(self.tree_json()["tree"]))
+
+
+@pytest.fixture
+def ash(sysroot: Path) -> Ash:
+    return Ash(sysroot)
+
+
+@pytest.fixture
+def store(ash: Ash, busybox_root: Path) -> Ash:
+    """A store whose base snapshot 0 is the busybox root."""
+    ash("init", "--from", busybox_root)
+    return ash
