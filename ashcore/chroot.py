@@ -100,18 +100,41 @@ class Chroot:
 
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the command
         try:
-            proc = subprocess.run(
+            with subprocess.Popen(
                 [sys.executable, "-I", "-S", os.fspath(SANDBOX), json.dumps(spec)],
                 stdin=stdin,
                 stdout=subprocess.PIPE if capture else None,
-                stderr=subprocess.PIPE if capture else None,
+                stderr=subprocess.PIPE,
                 text=True,
+                errors="replace",
                 preexec_fn=die_with_ash,
                 pass_fds=() if self.lock_fd is None else (self.lock_fd,),
-                check=False,
-            )
+            ) as proc:
+                out, err = _communicate(proc, echo_stderr=not capture)
         finally:
             signal.signal(signal.SIGINT, previous)
         if check and proc.returncode != 0:
-            raise CommandFailed(argv, proc.returncode, proc.stderr or "")
-        return proc
+            raise CommandFailed(argv, proc.returncode, err)
+        return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+
+
+def _communicate(proc: subprocess.Popen, *, echo_stderr: bool) -> tuple[str, str]:
+    """Wait for ``proc``; with ``echo_stderr`` its stderr is shown as it comes and only its tail kept."""
+    if not echo_stderr:
+        return proc.communicate()
+    import threading
+    from collections import deque
+
+    tail: deque[str] = deque(maxlen=20)
+
+    def pump() -> None:
+        for line in proc.stderr:
+            sys.stderr.write(line)
+            sys.stderr.flush()
+            tail.append(line)
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    proc.wait()
+    reader.join()
+    return None, "".join(tail)

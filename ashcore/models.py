@@ -12,11 +12,14 @@ class PackageManagerInfo:
     """What a package-manager plugin drives and which distributions it manages.
 
     ``distros`` are os-release ``ID`` values (``debian``, ``arch``); a snapshot whose ``ID`` or
-    ``ID_LIKE`` names one of them is managed by this plugin.
+    ``ID_LIKE`` names one of them is managed by this plugin. ``state_paths`` are the package
+    database's paths under ``/var`` (relative, like ``var/lib/dpkg``): a deployment mounts its own
+    copies of them read-only over the shared ``/var`` so they always match the running files.
     """
 
     name: str
     distros: tuple[str, ...]
+    state_paths: tuple[str, ...] = ()
 
 
 @attrs.frozen
