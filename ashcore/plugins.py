@@ -30,7 +30,8 @@ PACKAGE_HOOKS = ("ash_bootstrap", "ash_install", "ash_remove", "ash_upgrade", "a
 
 
 def warn(message: str) -> None:
-    print(f"ash: warning: {message}", file=sys.stderr)
+    """Print one warning line (exception texts spanning several lines are folded into it)."""
+    print(f"ash: warning: {' '.join(message.split())}", file=sys.stderr)
 
 
 @attrs.define

@@ -1,0 +1,183 @@
+"""Plugin discovery through real distributions with real entry points, installed with pip."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from ashcore.testing import require
+
+
+def make_plugin(tmp: Path, dist: str, module: str, code: str, extra_files: dict[str, str] | None = None) -> Path:
+    """Write a distribution ``dist`` whose ``ash.plugins`` entry point is ``module``; return its source dir."""
+    src = tmp / f"src-{dist}"
+    (src / module).mkdir(parents=True)
+    (src / "pyproject.toml").write_text(
+        textwrap.dedent(f"""\
+        [build-system]
+        requires = ["setuptools>=61"]
+        build-backend = "setuptools.build_meta"
+        [project]
+        name = "{dist}"
+        version = "1.2.3"
+        [project.entry-points."ash.plugins"]
+        {module.removeprefix('ash_')} = "{module}"
+        [tool.setuptools]
+        packages = ["{module}"]
+        """)
+    )
+    (src / module / "__init__.py").write_text(textwrap.dedent(code))
+    for name, text in (extra_files or {}).items():
+        (src / module / name).write_text(textwrap.dedent(text))
+    return src
+
+
+def pip_install(src: Path, target: Path) -> None:
+    """Really build and install the distribution, into a directory ash will see on its path."""
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-build-isolation", "--no-deps",
+         "--disable-pip-version-check", "--target", target, src],
+        check=True, capture_output=True,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Path:
+    """A directory that the ash under test imports plugins from (PYTHONPATH)."""
+    require(subprocess.run([sys.executable, "-c", "import setuptools"]).returncode == 0, "needs setuptools")
+    path = tmp_path / "site"
+    path.mkdir()
+    return path
+
+
+def env_with(site: Path, **extra: str) -> dict:
+    return {"PYTHONPATH": os.fspath(site), **extra}
+
+
+HELLO = """\
+    from ashcore import hookimpl
+    from ashcore.models import CommandSpec
+
+    @hookimpl
+    def ash_commands():
+        return [CommandSpec(name="hello", help="Say hello from a third-party plugin.", target="ash_hello.cli:app")]
+
+    @hookimpl
+    def ash_chroot_enter(chroot):
+        (chroot.root / "hello-plugin-was-here").write_text(str(chroot.snapshot))
+"""
+HELLO_CLI = """\
+    import typer
+    app = typer.Typer()
+
+    @app.command()
+    def hello(name: str = "world"):
+        print(f"hello {name}")
+"""
+
+
+def test_third_party_plugin_is_found_called_and_listed(store, tmp_path, site):
+    pip_install(make_plugin(tmp_path, "ash-hello", "ash_hello", HELLO, {"cli.py": HELLO_CLI}), site)
+    env = env_with(site)
+    records = {r["name"]: r for r in json.loads(store("plugins", "--json", env=env).stdout)}
+    assert records["hello"]["distribution"] == "ash-hello"
+    assert records["hello"]["version"] == "1.2.3"
+    assert records["hello"]["third_party"] is True
+    assert records["hello"]["hooks"] == ["ash_chroot_enter", "ash_commands"]
+    assert "hello" in store("--help", env=env).stdout
+    assert store("hello", "--name", "ash", env=env).stdout == "hello ash\n"
+    store("clone", "0")
+    store("run", "1", "true", env=env)
+    assert (store.snapshot(1) / "hello-plugin-was-here").read_text() == "1"
+    disabled = json.loads(store("--no-third-party-plugins", "plugins", "--json", env=env).stdout)
+    assert "hello" not in {r["name"] for r in disabled}
+    by_env = json.loads(store("plugins", "--json", env=env_with(site, ASH_NO_THIRD_PARTY_PLUGINS="1")).stdout)
+    assert "hello" not in {r["name"] for r in by_env}
+    blocked = json.loads(store("plugins", "--json", env=env_with(site, ASH_DISABLED_PLUGINS="hello")).stdout)
+    assert "hello" not in {r["name"] for r in blocked}
+
+
+@pytest.mark.parametrize(
+    "code, expected",
+    [
+        ("import no_such_module_anywhere\n", "failed to load (ModuleNotFoundError"),
+        ("raise RuntimeError('boom at import')\n", "failed to load (RuntimeError: boom at import)"),
+        ("from ashcore import hookimpl\n@hookimpl\ndef ash_instal(chroot, packages):\n    pass\n", "unknown hook 'ash_instal'"),
+        ("from ashcore import hookimpl\n@hookimpl\ndef ash_install(chroot, packages, dry_run):\n    pass\n", "dry_run"),
+    ],
+    ids=["missing-import", "raises", "unknown-hook", "bad-signature"],
+)
+def test_broken_plugin_only_warns(store, tmp_path, site, code, expected):
+    pip_install(make_plugin(tmp_path, "ash-broken", "ash_broken", code), site)
+    env = env_with(site)
+    out = store("plugins", env=env)
+    warnings = [line for line in out.stderr.splitlines() if line.startswith("ash: warning:")]
+    assert len(warnings) == 1, out.stderr
+    assert "'broken'" in warnings[0] and expected in warnings[0]
+    help_out = store("--help", env=env)
+    assert "clone" in help_out.stdout
+    store("clone", "0", env=env)
+    store("run", "1", "true", env=env)
+    quiet = store("plugins", env=env_with(site, ASH_DISABLED_PLUGINS="broken"))
+    assert "warning" not in quiet.stderr
+
+
+def test_broken_plugin_command_only_warns(store, tmp_path, site):
+    code = HELLO.replace("ash_hello.cli:app", "ash_hello.nope:app")
+    pip_install(make_plugin(tmp_path, "ash-hello", "ash_hello", code), site)
+    out = store("hello", env=env_with(site), check=False)
+    assert out.returncode == 2
+    assert "command 'hello' (ash_hello.nope:app) failed to load" in out.stderr
+    assert store("tree", env=env_with(site)).returncode == 0
+
+
+def test_plugin_command_cannot_shadow_builtin(store, tmp_path, site):
+    code = HELLO.replace('name="hello"', 'name="tree"')
+    pip_install(make_plugin(tmp_path, "ash-hello", "ash_hello", code, {"cli.py": HELLO_CLI}), site)
+    out = store("tree", env=env_with(site))
+    assert out.stdout.startswith("root - root")
+
+
+CLAIMS = """\
+    from ashcore import hookimpl
+    from ashcore.models import PackageManagerInfo
+
+    @hookimpl
+    def ash_package_manager():
+        return PackageManagerInfo(name="{name}", distros=("testos",))
+
+    @hookimpl
+    def ash_install(chroot, packages):
+        chroot.run(["touch", *("/installed-" + p for p in packages)])
+"""
+
+
+def test_package_manager_selected_by_os_release(store, tmp_path, site):
+    pip_install(make_plugin(tmp_path, "ash-tpm", "ash_tpm", CLAIMS.format(name="tpm")), site)
+    store("clone", "0")
+    store("install", "1", "a;b", "$(x)", env=env_with(site))
+    assert sorted(p.name for p in store.snapshot(1).glob("installed-*")) == ["installed-$(x)", "installed-a;b"]
+
+
+def test_two_plugins_claiming_a_distro_is_an_error(store, tmp_path, site):
+    pip_install(make_plugin(tmp_path, "ash-tpm", "ash_tpm", CLAIMS.format(name="tpm")), site)
+    pip_install(make_plugin(tmp_path, "ash-tpm2", "ash_tpm2", CLAIMS.format(name="tpm2")), site)
+    store("clone", "0")
+    out = store("install", "1", "x", env=env_with(site), check=False)
+    assert out.returncode == 1
+    assert "plugins tpm and tpm2 both claim distribution 'testos'" in out.stderr
+    assert not list(store.snapshot(1).glob("installed-*"))
+
+
+def test_no_plugin_for_distro_names_the_candidates(store):
+    store("clone", "0")
+    out = store("install", "1", "x", check=False)
+    assert out.returncode == 1
+    line = out.stderr.splitlines()[0]
+    assert line.startswith("ash: error: no plugin manages distribution 'testos' (considered:")
