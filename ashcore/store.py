@@ -138,6 +138,8 @@ class Store:
     def clean_leftovers(self) -> list[str]:
         """Delete working copies and half-deleted snapshots left by an interrupted ash."""
         notes = []
+        for stale in self.state.glob(".*.tmp-*"):  # atomic_write() interrupted before its rename
+            stale.unlink()
         if not self.rootfs.is_dir():
             return notes
         for entry in sorted(self.rootfs.iterdir()):

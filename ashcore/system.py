@@ -24,8 +24,10 @@ def in_chroot() -> bool:
     """True when this process runs chrooted (its root differs from PID 1's, as systemd checks)."""
     try:
         mine, init = os.stat("/"), os.stat("/proc/1/root")
+    except FileNotFoundError:
+        return True  # no /proc: a bare chroot
     except OSError:
-        return False
+        return False  # e.g. PID 1 lives in another mount namespace: we cannot tell
     return (mine.st_dev, mine.st_ino) != (init.st_dev, init.st_ino)
 
 

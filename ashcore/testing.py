@@ -131,7 +131,7 @@ class Ash:
             timeout=timeout,
         )
         if check and proc.returncode != 0:
-            raise AssertionError(f"ash {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+            raise AssertionError(f"ash {' '.join(map(str, args))} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
         return proc
 
     def popen(self, *args: str, env: dict | None = None, **kwargs) -> subprocess.Popen:

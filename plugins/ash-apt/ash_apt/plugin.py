@@ -1,0 +1,202 @@
+"""ash's package-manager plugin for Debian and Ubuntu: apt-get and dpkg, run in a snapshot's chroot.
+
+Every hook gets a transaction's working copy from the core; this module only says which apt
+commands to run there and turns their failures into one line that says why. It stays import-light
+(the CLI loads it on every start): the standard library and ashcore's small modules only.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Collection, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ashcore import hookimpl
+from ashcore.errors import AshError, CommandFailed, UsageError
+from ashcore.models import BootstrapOptions, Package, PackageManagerInfo
+
+from . import dpkgdb
+
+if TYPE_CHECKING:
+    from ashcore.chroot import Chroot
+
+NAME = "apt"
+#: Suite and mirror ``ash init --bootstrap DISTRO`` uses unless told otherwise.
+BOOTSTRAP_DEFAULTS = {
+    "debian": ("bookworm", "http://deb.debian.org/debian"),
+    "ubuntu": ("jammy", "http://archive.ubuntu.com/ubuntu"),
+}
+#: Nobody is there to answer a question, read a changelog or see a service restart.
+ENV = {
+    "DEBIAN_FRONTEND": "noninteractive",
+    "DEBCONF_NONINTERACTIVE_SEEN": "true",
+    "APT_LISTCHANGES_FRONTEND": "none",
+    "NEEDRESTART_SUSPEND": "1",
+}
+APT_GET = (
+    "apt-get", "--yes",
+    "-o", "Dpkg::Use-Pty=0",                      # plain progress lines; no /dev/pts needed
+    "-o", "Dpkg::Options::=--force-confdef",      # a changed conffile: take the default action,
+    "-o", "Dpkg::Options::=--force-confold",      # else keep the snapshot's own version; never ask
+    "-o", "APT::Keep-Downloaded-Packages=false",  # no .deb archives left behind in the snapshot
+    "-o", "APT::Update::Error-Mode=any",          # an index that cannot be fetched fails the refresh
+)  # fmt: skip
+POLICY_RC_D = "usr/sbin/policy-rc.d"
+
+# A Debian package name, then optionally apt's ":arch" and "=version" or "/release".
+_PACKAGE = re.compile(r"[a-z0-9][a-z0-9+.-]+(:[a-z0-9-]+)?([=/][A-Za-z0-9.+~:-]+)?")
+_PLAIN_PACKAGE = re.compile(r"[a-z0-9][a-z0-9+.-]+")
+_WORD = re.compile(r"[a-z0-9][a-z0-9.-]*")
+_MIRROR = re.compile(r"(https?|ftp|file):/\S+")
+# apt's summary lines when the reason is elsewhere (dpkg's message, or the unmet dependencies).
+_GENERIC = ("Sub-process /usr/bin/dpkg returned an error code", "Some index files failed", "Unable to correct problems")
+_UNMET = ("Unable to correct problems", "Unmet dependencies")
+
+
+@hookimpl
+def ash_package_manager() -> PackageManagerInfo:
+    return PackageManagerInfo(name=NAME, distros=("debian", "ubuntu"), state_paths=("var/lib/dpkg", "var/lib/apt"))
+
+
+@hookimpl
+def ash_bootstrap(target: Path, options: BootstrapOptions) -> None:
+    """debootstrap a base into ``target``, then drop the downloaded archives (the cache dir keeps them)."""
+    from ashcore.run import run
+
+    if options.distro not in BOOTSTRAP_DEFAULTS:
+        raise AshError(f"the apt plugin bootstraps only {' and '.join(BOOTSTRAP_DEFAULTS)}, not {options.distro!r}")
+    release, mirror = BOOTSTRAP_DEFAULTS[options.distro]
+    release, mirror = options.release or release, options.mirror or mirror
+    argv = ["debootstrap"]
+    _check(release, _WORD, "release")
+    _check(mirror, _MIRROR, "mirror", hint="give a URL such as http://deb.debian.org/debian")
+    if options.variant:
+        argv.append(f"--variant={_check(options.variant, _WORD, 'variant')}")
+    if options.packages:
+        argv.append("--include=" + ",".join(_check(p, _PLAIN_PACKAGE, "package name") for p in options.packages))
+    if options.cache_dir:
+        options.cache_dir.mkdir(parents=True, exist_ok=True)
+        argv.append(f"--cache-dir={options.cache_dir.resolve()}")
+    run([*argv, release, target, mirror])
+    for deb in (target / "var/cache/apt/archives").glob("*.deb"):
+        deb.unlink()
+
+
+@hookimpl
+def ash_install(chroot: Chroot, packages: Sequence[str]) -> None:
+    _install(chroot, _names(packages, modifier="-"))
+
+
+@hookimpl
+def ash_remove(chroot: Chroot, packages: Sequence[str]) -> None:
+    installed = {p.name for p in dpkgdb.installed(chroot.root)}
+    apt_get(chroot, "remove", "--autoremove", "--", *_names(packages, modifier="+", known=installed))
+
+
+@hookimpl
+def ash_upgrade(chroot: Chroot) -> None:
+    apt_get(chroot, "update")
+    # dist-upgrade rather than upgrade: upgrade holds back every package whose new version needs a
+    # new package or the removal of one (each kernel ABI bump, library transitions), which would
+    # leave the snapshot half upgraded. The whole upgrade is one transaction of a snapshot the user
+    # can roll back, so taking apt's full solution is safe here where it is not on a live system.
+    apt_get(chroot, "dist-upgrade")
+
+
+@hookimpl
+def ash_refresh(chroot: Chroot) -> None:
+    apt_get(chroot, "update")
+
+
+@hookimpl
+def ash_list_packages(root: Path) -> list[Package]:
+    return dpkgdb.installed(root)
+
+
+@hookimpl
+def ash_sync(chroot: Chroot, packages: Sequence[Package]) -> None:
+    """Install the parent's packages by name: ``sync`` has just upgraded the tree, so the parent's
+    versions are apt's candidates; after ``force-sync`` the child gets the current candidate rather
+    than an exact version the archive may no longer hold."""
+    _install(chroot, [p.name for p in packages])
+
+
+@hookimpl
+def ash_chroot_enter(chroot: Chroot) -> None:
+    """Keep maintainer scripts from starting daemons in the chroot (policy-rc.d says 101, "forbidden"),
+    unless the snapshot has its own policy; the file never reaches the committed snapshot."""
+    if chroot.package_manager != NAME:
+        return
+    policy = chroot.root / POLICY_RC_D
+    try:  # O_EXCL: never replace (or follow) anything the snapshot already has there
+        fd = os.open(policy, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o755)
+    except (FileExistsError, FileNotFoundError):
+        return
+    with os.fdopen(fd, "w") as f:
+        f.write("#!/bin/sh\n# Written by ash for one transaction: start no services.\nexit 101\n")
+    chroot.on_exit(lambda: policy.unlink(missing_ok=True))
+
+
+def apt_get(chroot: Chroot, *args: str) -> None:
+    """Run ``apt-get ARGS`` in the chroot, its output shown as it comes; on failure raise
+    :class:`CommandFailed` carrying apt's (or dpkg's) own reason in one line."""
+    argv = [*APT_GET, *args]
+    proc = chroot.run(argv, check=False, env=ENV)
+    if proc.returncode != 0:
+        reason = _reason(proc.stderr)
+        if reason and reason.startswith(_UNMET):
+            reason = _unmet_dependencies(chroot, argv) or reason
+        raise CommandFailed(argv, proc.returncode, reason or proc.stderr)
+
+
+def _install(chroot: Chroot, names: list[str]) -> None:
+    if not _has_indexes(chroot.root):
+        apt_get(chroot, "update")  # a base made without indexes: fetch them rather than find nothing
+    apt_get(chroot, "install", "--", *names)
+
+
+def _has_indexes(root: Path) -> bool:
+    try:
+        return any("_Packages" in entry.name for entry in os.scandir(root / "var/lib/apt/lists"))
+    except FileNotFoundError:
+        return False
+
+
+def _names(packages: Sequence[str], *, modifier: str, known: Collection[str] = ()) -> list[str]:
+    """Refuse anything but package names. apt reads a trailing ``-`` in ``install`` as "remove" and a
+    trailing ``+`` in ``remove`` as "install", so ``modifier`` ends a name only if it is ``known``."""
+    for name in packages:
+        _check(name, _PACKAGE, "package name")
+        if name.endswith(modifier) and name not in known:
+            raise UsageError(f"invalid package name {name!r}: apt would take its trailing {modifier!r} as an action")
+    return list(packages)
+
+
+def _check(value: str, pattern: re.Pattern[str], what: str, hint: str | None = None) -> str:
+    if not pattern.fullmatch(value):
+        raise UsageError(f"invalid {what} {value!r}", hint=hint)
+    return value
+
+
+def _reason(stderr: str) -> str | None:
+    """The line of apt's or dpkg's stderr that says why it failed."""
+    lines = stderr.splitlines()
+    for line, detail in zip(lines, lines[1:]):
+        if line.startswith("dpkg: error processing "):
+            return f"{line.removeprefix('dpkg: ').rstrip(':')}: {detail.strip()}"
+    errors = [line.removeprefix("E: ") for line in lines if line.startswith("E: ")]
+    return "; ".join([e for e in errors if not e.startswith(_GENERIC)] or errors) or None
+
+
+def _unmet_dependencies(chroot: Chroot, argv: list[str]) -> str | None:
+    """apt prints unmet dependencies on stdout, which has streamed past: ask a dry run for them."""
+    out = chroot.run([argv[0], "--simulate", *argv[1:]], check=False, env=ENV, capture=True).stdout or ""
+    _, found, rest = out.partition("The following packages have unmet dependencies:\n")
+    found_lines = []
+    for line in rest.splitlines() if found else []:
+        if not line.startswith(" "):
+            break
+        found_lines.append(" ".join(line.split()))
+    return "; ".join(found_lines) or None

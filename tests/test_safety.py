@@ -1,0 +1,265 @@
+"""Crash safety, locking, namespaces and refusals, against real btrfs with real SIGKILLs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ashcore import btrfs
+from ashcore.testing import mounts_under
+
+
+def digest(root: Path) -> dict[str, str]:
+    """Every path below ``root`` with its type, mode and (for files) content hash."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            path = Path(dirpath, name)
+            st = path.lstat()
+            rel = os.fspath(path.relative_to(root))
+            if path.is_symlink():
+                out[rel] = f"link {os.readlink(path)}"
+            elif path.is_file():
+                out[rel] = f"file {st.st_mode:o} {hashlib.sha256(path.read_bytes()).hexdigest()}"
+            else:
+                out[rel] = f"dir {st.st_mode:o}"
+    return out
+
+
+def processes_inside(path: Path) -> list[int]:
+    """PIDs whose root directory or working directory lies in ``path``."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            for link in ("root", "cwd"):
+                try:
+                    target = os.readlink(f"/proc/{entry}/{link}")
+                except OSError:
+                    continue
+                if target.startswith(os.fspath(path)):
+                    pids.append(int(entry))
+    return pids
+
+
+def rootfs_entries(store) -> list[str]:
+    return sorted(p.name for p in (store.store / "rootfs").iterdir())
+
+
+TX_POINTS = ["tx:working-copy", "tx:before-commit", "tx:readonly", "tx:synced", "tx:exchanged", "tx:cleaned"]
+
+
+@pytest.mark.parametrize("point", TX_POINTS)
+def test_sigkill_at_every_step_of_a_commit(store, point):
+    store("clone", "0")
+    store("run", "1", "sh", "-c", "echo old > /state")
+    store("clone", "0")
+    before = digest(store.snapshot(1))
+    others = {sid: digest(store.snapshot(sid)) for sid in (0, 2)}
+
+    killed = store("run", "1", "sh", "-c", "echo new > /state", env={"ASH_FAILPOINT": point}, check=False)
+    assert killed.returncode == -signal.SIGKILL
+
+    assert not mounts_under(store.sysroot), "a mount leaked into the host"
+    committed = TX_POINTS.index(point) >= TX_POINTS.index("tx:exchanged")
+    state = (store.snapshot(1) / "state").read_text()
+    assert state == ("new\n" if committed else "old\n")
+    if not committed:
+        assert digest(store.snapshot(1)) == before, "the snapshot changed although the commit never happened"
+    assert {sid: digest(store.snapshot(sid)) for sid in (0, 2)} == others
+    assert all(btrfs.is_readonly(store.snapshot(sid)) for sid in (0, 1, 2))
+
+    after = store("tree")  # the next run repairs first
+    assert after.stdout.count("\n") == 4
+    store("tmp")
+    assert rootfs_entries(store) == ["snapshot-0", "snapshot-1", "snapshot-2"]
+    assert "nothing to repair" in store("check").stdout
+    store("run", "1", "true")  # the snapshot is usable again
+
+
+@pytest.mark.parametrize("point, survivors", [("copy:saved", {0, 1}), ("write:tree.json", {0, 1})])
+def test_sigkill_while_cloning(store, point, survivors):
+    store("clone", "0")
+    killed = store("clone", "1", env={"ASH_FAILPOINT": point}, check=False)
+    assert killed.returncode == -signal.SIGKILL
+    notes = store("check").stdout
+    assert store.ids() == survivors, notes
+    assert rootfs_entries(store) == [f"snapshot-{i}" for i in sorted(survivors)]
+    assert not [p for p in (store.store / "ash").iterdir() if p.name.startswith(".")], "temporary file left"
+    assert store("clone", "1").stdout.strip() not in {str(i) for i in survivors}
+
+
+@pytest.mark.parametrize("point", ["delete:aside", "delete:saved"])
+def test_sigkill_while_deleting(store, point):
+    store("clone", "0")
+    store("branch", "1")
+    killed = store("del", "-y", "1", env={"ASH_FAILPOINT": point}, check=False)
+    assert killed.returncode == -signal.SIGKILL
+    store("check")
+    remaining = store.ids()
+    assert 0 in remaining and (remaining == {0} or remaining == {0, 1})
+    assert rootfs_entries(store) == [f"snapshot-{i}" for i in sorted(remaining)]
+    for sid in remaining:
+        assert btrfs.is_readonly(store.snapshot(sid))
+
+
+def test_sigkill_while_toggling_mutability(store):
+    store("clone", "0")
+    killed = store("mutable", "1", env={"ASH_FAILPOINT": "mutable:saved"}, check=False)
+    assert killed.returncode == -signal.SIGKILL
+    assert "writable" in store("check").stdout
+    assert not btrfs.is_readonly(store.snapshot(1))
+
+
+def test_kill_9_during_a_running_command_leaves_nothing_behind(store):
+    store("clone", "0")
+    before = digest(store.snapshot(1))
+    proc = store.popen("run", "1", "sh", "-c", "touch /started; sleep 600", stdout=subprocess.DEVNULL)
+    work = store.store / "rootfs/.work-1"
+    deadline = time.monotonic() + 30
+    while not (work / "started").exists():
+        assert time.monotonic() < deadline, "the command never started"
+        time.sleep(0.05)
+    assert processes_inside(work), "expected the command to run chrooted in the working copy"
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while processes_inside(work):
+        assert time.monotonic() < deadline, f"processes survived ash: {processes_inside(work)}"
+        time.sleep(0.05)
+    assert not mounts_under(store.sysroot)
+    assert digest(store.snapshot(1)) == before
+    out = store("tmp")
+    assert "removed the working copy of snapshot 1" in out.stderr
+    assert rootfs_entries(store) == ["snapshot-0", "snapshot-1"]
+
+
+def test_namespace_has_api_filesystems_and_nothing_leaks(store):
+    store("clone", "0")
+    out = store("run", "1", "sh", "-c", "cat /proc/self/mounts; ls /dev/null; echo pid=$$", check=True)
+    mounts = out.stdout
+    for point in (" /proc ", " /sys ", " /dev ", " /run ", " /tmp "):
+        assert point in mounts, point
+    assert "pid=2" in out.stdout or "pid=3" in out.stdout, "the command should run in its own PID namespace"
+    assert not mounts_under(store.sysroot)
+    assert not (store.snapshot(1) / "run").exists() or not any((store.snapshot(1) / "run").iterdir())
+
+
+def test_second_ash_is_locked_out(store):
+    store("clone", "0")
+    holder = store.popen("run", "1", "sh", "-c", "touch /holding; sleep 3", stdout=subprocess.DEVNULL)
+    work = store.store / "rootfs/.work-1"
+    deadline = time.monotonic() + 30
+    while not (work / "holding").exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    started = time.monotonic()
+    second = store("clone", "0", check=False)
+    assert time.monotonic() - started < 2, "the second ash must fail at once, not wait"
+    assert second.returncode == 75
+    line = second.stderr.splitlines()[0]
+    assert line.startswith("ash: error: the snapshot store is in use by another ash")
+    assert f"pid {holder.pid}" in line and "run 1 sh" in line
+    assert holder.wait() == 0
+    assert store("clone", "0").stdout.strip() == "2"
+
+
+def test_reading_does_not_need_the_lock(store):
+    store("clone", "0")
+    holder = store.popen("run", "1", "sleep", "2")
+    time.sleep(0.5)
+    assert store("tree").stdout.startswith("root - root")
+    holder.wait()
+
+
+def test_shell_metacharacters_reach_commands_verbatim(store):
+    store("clone", "0")
+    nasty = ["a;touch /pwned", "$(touch /pwned2)", "`id`", "x && y", "'q'\"", "*", "\\n"]
+    store("run", "1", "touch", *[f"/f{i}{n.replace('/', '_')}" for i, n in enumerate(nasty)])
+    names = {p.name for p in store.snapshot(1).iterdir()}
+    for i, n in enumerate(nasty):
+        assert f"f{i}{n.replace('/', '_')}" in names
+    assert "pwned" not in names and "pwned2" not in names
+    desc = "it's $(rm -rf /); `reboot` | & > <"
+    store("desc", "1", desc)
+    assert store.tree_json()["tree"][1]["description"] == desc
+    assert desc in store("tree").stdout
+
+
+def test_refuses_without_root(store):
+    out = subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *store.argv("clone", "0")],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert out.returncode == 77
+    assert out.stderr.splitlines()[0] == "ash: error: this command changes the system and needs root"
+
+
+CHROOTED = """
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+assert libc.unshare(0x00020000 | 0x20000000) == 0          # private mount and PID namespaces
+assert libc.mount(None, b"/", None, (1 << 14) | (1 << 18), None) == 0
+if os.fork():
+    os._exit(os.waitstatus_to_exitcode(os.wait()[1]))
+# PID 1 of the new namespace: stays at the real root, like init, and chroots a child.
+new = sys.argv[1]
+assert libc.mount(b"tmpfs", new.encode(), b"tmpfs", 0, None) == 0
+for d in ("usr", "lib", "lib64", "bin", "sbin", "etc", "root", "work", "tmp", "dev"):
+    if os.path.isdir("/" + d):
+        os.makedirs(new + "/" + d, exist_ok=True)
+        assert libc.mount(("/" + d).encode(), (new + "/" + d).encode(), None, 4096 | 16384, None) == 0
+os.makedirs(new + "/proc")
+assert libc.mount(b"proc", (new + "/proc").encode(), b"proc", 0, None) == 0
+child = os.fork()
+if child == 0:
+    os.chroot(new)
+    os.chdir("/")
+    os.execv(sys.argv[2], sys.argv[2:])
+os._exit(os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]))
+"""
+
+
+def test_refuses_inside_a_chroot_unless_told(store, tmp_path):
+    store("clone", "0")
+    newroot = tmp_path / "newroot"
+    newroot.mkdir()
+
+    def in_chroot(*args):
+        return subprocess.run([sys.executable, "-c", CHROOTED, newroot, *store.argv(*args)], capture_output=True, text=True)
+
+    refused = in_chroot("clone", "0")
+    assert refused.returncode == 1
+    assert refused.stderr.splitlines()[0] == "ash: error: ash is running inside a chroot, where it could damage the system"
+    assert store.ids() == {0, 1}
+    allowed = in_chroot("--chroot", "clone", "0")
+    assert allowed.returncode == 0, allowed.stderr
+    assert store.ids() == {0, 1, 2}
+
+
+def test_check_repairs_a_damaged_tree(store):
+    store("clone", "0")
+    store("branch", "1")
+    tree_file = store.store / "ash/tree.json"
+    data = json.loads(tree_file.read_text())
+    data["snapshots"] = [s for s in data["snapshots"] if s["id"] != 2]  # forget 2
+    data["snapshots"].append({"id": 9, "parent": 1, "description": "ghost", "mutable": False})  # invent 9
+    tree_file.write_text(json.dumps(data))
+    btrfs.set_readonly(store.snapshot(1), False)
+    out = store("check").stdout
+    assert "forgot snapshot 9" in out
+    assert "adopted snapshot 2" in out
+    assert "set snapshot 1 read-only" in out
+    assert store.ids() == {0, 1, 2}
+    assert btrfs.is_readonly(store.snapshot(1))
+    assert store("clone", "0").stdout.strip() == "10", "numbers once in the tree are never reused"
+    tree_file.write_text("{ torn")
+    assert "rebuilt the tree file" in store("check").stdout
+    assert store.ids() == {0, 1, 2, 10}
