@@ -114,7 +114,21 @@ def ash_bootloader_update(context: DeployContext) -> None:
     """Make the bootloader boot ``context.deployment`` by default, keeping the previous deployment
     and every snapshot bootable. Must replace its configuration atomically.
 
-    Fires during ``ash deploy`` and ``ash rollback``, after every ``ash_pre_deploy`` succeeded.
+    Fires during ``ash deploy`` and ``ash rollback``, after every ``ash_pre_deploy`` succeeded, and
+    again from the next ash run if ash was interrupted before it returned. Exactly one installed
+    plugin may implement it.
+    """
+
+
+@hookspec
+def ash_bootloader_install(context: DeployContext, disk: Path, firmware: str, esp: Path | None) -> None:
+    """Install the bootloader of a new system: its boot code on ``disk`` (``firmware`` ``"bios"``) or
+    on the EFI system partition ``esp`` (``firmware`` ``"uefi"``), its own files in the store.
+
+    Fires once in the installer (``ash setup``), right after snapshot 0 was deployed and
+    ``ash_bootloader_update`` wrote the menu; ``context`` describes that deployment, whose root has
+    the distribution's bootloader tools. Implemented by the plugin that implements
+    ``ash_bootloader_update``. Raise :class:`~ashcore.errors.AshError` on failure.
     """
 
 

@@ -57,11 +57,35 @@ class BootstrapOptions:
 
 
 @attrs.frozen
+class BootTarget:
+    """Something the bootloader can boot: a deployment or a snapshot.
+
+    ``root`` is where it lies on this machine; ``subvolume`` is its path from the top of the btrfs
+    filesystem, which is what ``rootflags=subvol=`` and the bootloader's own file paths take.
+    """
+
+    snapshot: int
+    root: Path
+    subvolume: str
+    description: str = ""
+
+
+@attrs.frozen
 class DeployContext:
-    """A deployment being made: which snapshot, where its root is, and the store it comes from."""
+    """A deployment being made: which snapshot, where its root is, and the store it comes from.
+
+    For the bootloader it also carries what the boot menu offers: ``default`` (the deployment of
+    ``snapshot``), ``fallback`` (the deployment booted before, if any) and every snapshot of the tree,
+    all on the filesystem ``fs_uuid`` whose store subvolume is ``store_subvolume``.
+    """
 
     sysroot: Path
     store: Path
     snapshot: int
     deployment: Path
     previous: int | None = None
+    fs_uuid: str = ""
+    store_subvolume: str = ""
+    default: BootTarget | None = None
+    fallback: BootTarget | None = None
+    snapshots: tuple[BootTarget, ...] = ()

@@ -69,7 +69,7 @@ def delete(system: System, tree: Tree, roots: list[int]) -> list[int]:
             os.rename(path, store.trash_path(sid))
         failpoint("delete:aside")
     for sid in order:
-        tree.snapshots.pop(sid, None)
+        tree.remove(sid)
     store.save(tree)
     failpoint("delete:saved")
     for sid in order:

@@ -89,8 +89,9 @@ class Tree:
         return snapshot
 
     def remove(self, snapshot_id: int) -> None:
-        """Drop one snapshot; its children move up to its parent."""
+        """Drop one snapshot (its number is never handed out again); its children move up to its parent."""
         gone = self.snapshots.pop(snapshot_id)
+        self.next_id = max(self.next_id, snapshot_id + 1)
         for s in self.snapshots.values():
             if s.parent == snapshot_id:
                 s.parent = gone.parent

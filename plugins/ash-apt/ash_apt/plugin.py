@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Collection, Sequence
+from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -86,13 +87,13 @@ def ash_bootstrap(target: Path, options: BootstrapOptions) -> None:
 
 @hookimpl
 def ash_install(chroot: Chroot, packages: Sequence[str]) -> None:
-    _install(chroot, _names(packages, modifier="-"))
+    _install(chroot, _names(packages))
 
 
 @hookimpl
 def ash_remove(chroot: Chroot, packages: Sequence[str]) -> None:
-    installed = {p.name for p in dpkgdb.installed(chroot.root)}
-    apt_get(chroot, "remove", "--autoremove", "--", *_names(packages, modifier="+", known=installed))
+    names = _names(packages, installed={p.name for p in dpkgdb.installed(chroot.root)})
+    apt_get(chroot, "remove", "--autoremove", "--", *names)
 
 
 @hookimpl
@@ -164,13 +165,14 @@ def _has_indexes(root: Path) -> bool:
         return False
 
 
-def _names(packages: Sequence[str], *, modifier: str, known: Collection[str] = ()) -> list[str]:
-    """Refuse anything but package names. apt reads a trailing ``-`` in ``install`` as "remove" and a
-    trailing ``+`` in ``remove`` as "install", so ``modifier`` ends a name only if it is ``known``."""
+def _names(packages: Sequence[str], *, installed: Collection[str] | None = None) -> list[str]:
+    """Refuse anything but package names. apt reads a trailing ``-`` as "remove" and a trailing ``+``
+    as "install": refuse the first always, and the second in a removal (``installed`` given) unless
+    it ends the name of an installed package (``g++``), which apt looks up first."""
     for name in packages:
         _check(name, _PACKAGE, "package name")
-        if name.endswith(modifier) and name not in known:
-            raise UsageError(f"invalid package name {name!r}: apt would take its trailing {modifier!r} as an action")
+        if name.endswith("-") or (installed is not None and name.endswith("+") and name not in installed):
+            raise UsageError(f"invalid package name {name!r}: apt would take its last character for an action")
     return list(packages)
 
 
@@ -183,7 +185,7 @@ def _check(value: str, pattern: re.Pattern[str], what: str, hint: str | None = N
 def _reason(stderr: str) -> str | None:
     """The line of apt's or dpkg's stderr that says why it failed."""
     lines = stderr.splitlines()
-    for line, detail in zip(lines, lines[1:]):
+    for line, detail in pairwise(lines):
         if line.startswith("dpkg: error processing "):
             return f"{line.removeprefix('dpkg: ').rstrip(':')}: {detail.strip()}"
     errors = [line.removeprefix("E: ") for line in lines if line.startswith("E: ")]

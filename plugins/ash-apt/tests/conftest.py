@@ -1,0 +1,194 @@
+"""Fixtures for the apt plugin's tests, all real: a Debian minbase root made by debootstrap once per
+machine (cached as a tarball), an apt repository built with dpkg-deb and served over HTTP on
+127.0.0.1, and snapshot stores whose base is that root with apt pointed at that repository."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import http.server
+import os
+import stat
+import subprocess
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ashcore import btrfs
+from ashcore.testing import Ash, require_root_tools
+
+CACHE = Path(os.environ.get("ASH_TEST_CACHE", "/var/cache/ash-tests")).resolve()
+RELEASE, MIRROR = "bookworm", "http://deb.debian.org/debian"
+DEBOOTSTRAP_CACHE = CACHE / "debootstrap"  # downloaded .debs, reused by every debootstrap here
+
+
+@pytest.fixture(scope="session")
+def minbase_tarball() -> Path:
+    """Debian minbase as a zstd tarball in the persistent cache, debootstrapped only when missing."""
+    require_root_tools("debootstrap", "zstd", "dpkg-deb", "apt-ftparchive")
+    tarball = CACHE / f"debian-{RELEASE}-minbase.tar.zst"
+    if tarball.exists():
+        return tarball
+    DEBOOTSTRAP_CACHE.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
+        root, partial = Path(tmp, "root"), Path(tmp, "minbase.tar.zst")
+        subprocess.run(
+            ["debootstrap", "--variant=minbase", f"--cache-dir={DEBOOTSTRAP_CACHE}", RELEASE, root, MIRROR], check=True
+        )
+        # The tests point apt at their own repository; Debian's indexes and archives would only slow them.
+        for rel in ("var/lib/apt/lists", "var/cache/apt/archives"):
+            for entry in (root / rel).iterdir():
+                if entry.is_file():
+                    entry.unlink()
+        subprocess.run(
+            ["tar", "--create", "--zstd", "--numeric-owner", "--xattrs", "--xattrs-include=*", "--acls",
+             "--file", partial, "--directory", root, "."],
+            check=True,
+        )  # fmt: skip
+        partial.rename(tarball)
+    return tarball
+
+
+@pytest.fixture(scope="session")
+def minbase_tar(minbase_tarball: Path, btrfs_mount: Path) -> Path:
+    """The tarball uncompressed on the test filesystem, so that each test copies it as a reflink."""
+    plain = btrfs_mount / "debian-minbase.tar"
+    with open(plain, "wb") as out:
+        subprocess.run(["zstd", "-dcq", minbase_tarball], stdout=out, check=True)
+    return plain
+
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    """Serves the repository and records (User-Agent, path) of every request on the server."""
+
+    def send_head(self):
+        del self.headers["If-Modified-Since"]  # the repository changes within one second: never 304
+        self.server.requests.append((self.headers.get("User-Agent", ""), self.path))
+        return super().send_head()
+
+    def log_message(self, format, *args) -> None:  # noqa: A002 - the base class's name
+        pass
+
+
+class AptRepo:
+    """A flat apt repository of packages built with dpkg-deb, served over HTTP on 127.0.0.1."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.build = path.with_name("build")
+        self.path.mkdir()
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Handler, directory=path))
+        self.server.requests = []
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/"
+
+    @property
+    def requests(self) -> list[tuple[str, str]]:
+        return self.server.requests
+
+    def add(self, name: str, version: str, *, control: dict[str, str] | None = None, postinst: str | None = None,
+            files: dict[str, str] | None = None) -> None:  # fmt: skip
+        """Build ``name_version_all.deb``: it ships /usr/share/NAME/version, ``files`` and ``postinst``."""
+        tree = self.build / f"{name}_{version}"
+        for rel, text in {f"usr/share/{name}/version": f"{version}\n", **(files or {})}.items():
+            (tree / rel).parent.mkdir(parents=True, exist_ok=True)
+            (tree / rel).write_text(text)
+            if rel.startswith(("usr/bin/", "etc/init.d/")):
+                (tree / rel).chmod(0o755)
+        fields = {"Package": name, "Version": version, "Architecture": "all", "Maintainer": "ash tests <t@example.invalid>",
+                  **(control or {}), "Description": f"ash test package {name}"}  # fmt: skip
+        (tree / "DEBIAN").mkdir()
+        (tree / "DEBIAN/control").write_text("".join(f"{k}: {v}\n" for k, v in fields.items()))
+        if postinst is not None:
+            (tree / "DEBIAN/postinst").write_text(f"#!/bin/sh\nset -e\n{postinst}\n")
+            (tree / "DEBIAN/postinst").chmod(0o755)
+        subprocess.run(["dpkg-deb", "--root-owner-group", "-Zgzip", "--build", tree, self.path / f"{name}_{version}_all.deb"],
+                       check=True, capture_output=True)  # fmt: skip
+
+    def publish_version_2(self) -> None:
+        """New upstream versions: fooapp 2.0 needs libfoo 2.0 and a new package, libbar."""
+        self.add("libbar", "1.0")
+        self.add("libfoo", "2.0")
+        self.add("fooapp", "2.0", control={"Depends": "libfoo (>= 2.0), libbar"}, files=_program("fooapp", "2.0"))
+        self.index()
+
+    def index(self) -> None:
+        """(Re)write Packages and Release, as a repository does when it publishes."""
+        for kind in ("packages", "release"):
+            out = subprocess.run(["apt-ftparchive", kind, "."], cwd=self.path, check=True, capture_output=True, text=True).stdout
+            (self.path / kind.capitalize()).write_text(out)
+
+
+def _program(name: str, version: str) -> dict[str, str]:
+    return {f"usr/bin/{name}": f"#!/bin/sh\necho {name} {version}\n"}
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Iterator[AptRepo]:
+    """The test repository, version 1 of everything:
+
+    * ``fooapp`` needs ``libfoo``; ``tinypkg`` needs nothing; ``redpkg`` conflicts with ``bluepkg``;
+    * ``failpkg``'s postinst fails; ``svcpkg``'s postinst records what policy-rc.d says about starting it.
+    """
+    r = AptRepo(tmp_path / "repo")
+    r.add("libfoo", "1.0")
+    r.add("fooapp", "1.0", control={"Depends": "libfoo (>= 1.0)"}, files=_program("fooapp", "1.0"))
+    r.add("tinypkg", "1.0")
+    r.add("redpkg", "1.0", control={"Conflicts": "bluepkg"})
+    r.add("bluepkg", "1.0")
+    r.add("failpkg", "1.0", postinst="echo 'failpkg: refusing to configure' >&2; exit 1")
+    r.add("svcpkg", "1.0", postinst="policy-rc.d svcpkg start || echo $? > /usr/share/svcpkg/policy-rc.d-said")
+    r.index()
+    r.thread.start()
+    yield r
+    r.server.shutdown()
+    r.server.server_close()
+
+
+@pytest.fixture
+def debian(ash: Ash, minbase_tar: Path, repo: AptRepo, tmp_path: Path) -> Ash:
+    """A store whose base snapshot 0 is Debian minbase with apt's only source being ``repo``: made
+    with ``ash init --from`` a copy of the cached tarball with that sources.list appended."""
+    tarball = ash.sysroot.with_name(f"{ash.sysroot.name}.tar")
+    subprocess.run(["cp", "--reflink=auto", minbase_tar, tarball], check=True)
+    sources = tmp_path / "overlay/etc/apt/sources.list"
+    sources.parent.mkdir(parents=True)
+    sources.write_text(f"deb [trusted=yes] {repo.url} ./\n")
+    subprocess.run(["tar", "--append", "--owner=0", "--group=0", "--numeric-owner", "--file", tarball,
+                    "--directory", tmp_path / "overlay", "./etc/apt/sources.list"], check=True)  # fmt: skip
+    try:
+        ash("init", "--from", tarball)
+    finally:
+        tarball.unlink()
+    return ash
+
+
+@pytest.fixture
+def fingerprint():
+    """The function below, for tests (this file cannot be imported by name)."""
+    return _fingerprint
+
+
+def _fingerprint(root: Path) -> dict:
+    """Everything that makes a snapshot what it is: each entry's type, mode, owner, size, mtime and
+    content (sha256, or the symlink's target), plus the subvolume's identity and read-only flag."""
+    entries = {}
+    for top, dirs, files in os.walk(root):
+        for name in dirs + files:
+            path = os.path.join(top, name)
+            st = os.lstat(path)
+            if stat.S_ISREG(st.st_mode):
+                with open(path, "rb") as f:
+                    content = hashlib.file_digest(f, "sha256").hexdigest()
+            else:
+                content = os.readlink(path) if stat.S_ISLNK(st.st_mode) else None
+            entries[os.path.relpath(path, root)] = (st.st_mode, st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns, content)
+    show = subprocess.run(["btrfs", "subvolume", "show", root], check=True, capture_output=True, text=True).stdout
+    identity = [line.split() for line in show.splitlines() if line.strip().startswith(("UUID:", "Generation:"))]
+    return {"entries": entries, "subvolume": identity, "readonly": btrfs.is_readonly(root)}

@@ -1,0 +1,1 @@
+"""ash's package-manager plugin for Arch Linux and its derivatives: pacman (see README.md)."""
