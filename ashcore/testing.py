@@ -7,11 +7,13 @@ that lacks them, and *fail* when ``CI`` is set, so CI can never pass by skipping
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import os
 import shutil
 import subprocess
 import sys
+import textwrap
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -161,3 +163,68 @@ def store(ash: Ash, busybox_root: Path) -> Ash:
     """A store whose base snapshot 0 is the busybox root."""
     ash("init", "--from", busybox_root)
     return ash
+
+
+def digest(root: Path) -> dict[str, str]:
+    """Every path below ``root`` with its type, mode and (for files) content hash: equal digests
+    mean bit-identical trees."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            path = Path(dirpath, name)
+            st = path.lstat()
+            rel = os.fspath(path.relative_to(root))
+            if path.is_symlink():
+                out[rel] = f"link {os.readlink(path)}"
+            elif path.is_file():
+                out[rel] = f"file {st.st_mode:o} {st.st_uid}:{st.st_gid} {hashlib.sha256(path.read_bytes()).hexdigest()}"
+            else:
+                out[rel] = f"dir {st.st_mode:o} {st.st_uid}:{st.st_gid}"
+    return out
+
+
+def make_plugin(where: Path, dist: str, module: str, code: str, extra_files: dict[str, str] | None = None) -> Path:
+    """Write the source of a distribution ``dist`` whose ``ash.plugins`` entry point is ``module``."""
+    src = where / f"src-{dist}"
+    (src / module).mkdir(parents=True)
+    (src / "pyproject.toml").write_text(
+        textwrap.dedent(f"""\
+        [build-system]
+        requires = ["setuptools>=61"]
+        build-backend = "setuptools.build_meta"
+        [project]
+        name = "{dist}"
+        version = "1.2.3"
+        [project.entry-points."ash.plugins"]
+        {module.removeprefix("ash_")} = "{module}"
+        [tool.setuptools]
+        packages = ["{module}"]
+        """)
+    )
+    (src / module / "__init__.py").write_text(textwrap.dedent(code))
+    for name, text in (extra_files or {}).items():
+        (src / module / name).write_text(textwrap.dedent(text))
+    return src
+
+
+def pip_install(src: Path, target: Path) -> None:
+    """Really build and install a distribution, into a directory that ash then imports plugins from."""
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-build-isolation", "--no-deps",
+         "--disable-pip-version-check", "--target", target, src],
+        check=True, capture_output=True,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def plugin_site(tmp_path: Path) -> Path:
+    """A directory on the tested ash's ``PYTHONPATH`` for plugins installed by the test."""
+    require(subprocess.run([sys.executable, "-c", "import setuptools"]).returncode == 0, "needs setuptools")
+    path = tmp_path / "site"
+    path.mkdir()
+    return path
+
+
+def env_with(site: Path, **extra: str) -> dict:
+    """Environment for ``Ash`` calls that see the plugins in ``site``."""
+    return {"PYTHONPATH": os.fspath(site), **extra}

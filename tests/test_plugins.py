@@ -3,61 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import textwrap
-from pathlib import Path
 
 import pytest
 
-from ashcore.testing import require
-
-
-def make_plugin(tmp: Path, dist: str, module: str, code: str, extra_files: dict[str, str] | None = None) -> Path:
-    """Write a distribution ``dist`` whose ``ash.plugins`` entry point is ``module``; return its source dir."""
-    src = tmp / f"src-{dist}"
-    (src / module).mkdir(parents=True)
-    (src / "pyproject.toml").write_text(
-        textwrap.dedent(f"""\
-        [build-system]
-        requires = ["setuptools>=61"]
-        build-backend = "setuptools.build_meta"
-        [project]
-        name = "{dist}"
-        version = "1.2.3"
-        [project.entry-points."ash.plugins"]
-        {module.removeprefix('ash_')} = "{module}"
-        [tool.setuptools]
-        packages = ["{module}"]
-        """)
-    )
-    (src / module / "__init__.py").write_text(textwrap.dedent(code))
-    for name, text in (extra_files or {}).items():
-        (src / module / name).write_text(textwrap.dedent(text))
-    return src
-
-
-def pip_install(src: Path, target: Path) -> None:
-    """Really build and install the distribution, into a directory ash will see on its path."""
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-build-isolation", "--no-deps",
-         "--disable-pip-version-check", "--target", target, src],
-        check=True, capture_output=True,
-    )  # fmt: skip
-
-
-@pytest.fixture
-def site(tmp_path: Path) -> Path:
-    """A directory that the ash under test imports plugins from (PYTHONPATH)."""
-    require(subprocess.run([sys.executable, "-c", "import setuptools"]).returncode == 0, "needs setuptools")
-    path = tmp_path / "site"
-    path.mkdir()
-    return path
-
-
-def env_with(site: Path, **extra: str) -> dict:
-    return {"PYTHONPATH": os.fspath(site), **extra}
+from ashcore.testing import env_with, make_plugin, pip_install
 
 
 HELLO = """\
@@ -82,9 +31,9 @@ HELLO_CLI = """\
 """
 
 
-def test_third_party_plugin_is_found_called_and_listed(store, tmp_path, site):
-    pip_install(make_plugin(tmp_path, "ash-hello", "ash_hello", HELLO, {"cli.py": HELLO_CLI}), site)
-    env = env_with(site)
+def test_third_party_plugin_is_found_called_and_listed(store, tmp_path, plugin_site):
+    pip_install(make_plugin(tmp_path, "ash-hello", "ash_hello", HELLO, {"cli.py": HELLO_CLI}), plugin_site)
+    env = env_with(plugin_site)
     records = {r["name"]: r for r in json.loads(store("plugins", "--json", env=env).stdout)}
     assert records["hello"]["distribution"] == "ash-hello"
     assert records["hello"]["version"] == "1.2.3"
@@ -97,9 +46,9 @@ def test_third_party_plugin_is_found_called_and_listed(store, tmp_path, site):
     assert (store.snapshot(1) / "hello-plugin-was-here").read_text() == "1"
     disabled = json.loads(store("--no-third-party-plugins", "plugins", "--json", env=env).stdout)
     assert "hello" not in {r["name"] for r in disabled}
-    by_env = json.loads(store("plugins", "--json", env=env_with(site, ASH_NO_THIRD_PARTY_PLUGINS="1")).stdout)
+    by_env = json.loads(store("plugins", "--json", env=env_with(plugin_site, ASH_NO_THIRD_PARTY_PLUGINS="1")).stdout)
     assert "hello" not in {r["name"] for r in by_env}
-    blocked = json.loads(store("plugins", "--json", env=env_with(site, ASH_DISABLED_PLUGINS="hello")).stdout)
+    blocked = json.loads(store("plugins", "--json", env=env_with(plugin_site, ASH_DISABLED_PLUGINS="hello")).stdout)
     assert "hello" not in {r["name"] for r in blocked}
 
 
@@ -113,9 +62,9 @@ def test_third_party_plugin_is_found_called_and_listed(store, tmp_path, site):
     ],
     ids=["missing-import", "raises", "unknown-hook", "bad-signature"],
 )
-def test_broken_plugin_only_warns(store, tmp_path, site, code, expected):
-    pip_install(make_plugin(tmp_path, "ash-broken", "ash_broken", code), site)
-    env = env_with(site)
+def test_broken_plugin_only_warns(store, tmp_path, plugin_site, code, expected):
+    pip_install(make_plugin(tmp_path, "ash-broken", "ash_broken", code), plugin_site)
+    env = env_with(plugin_site)
     out = store("plugins", env=env)
     warnings = [line for line in out.stderr.splitlines() if line.startswith("ash: warning:")]
     assert len(warnings) == 1, out.stderr
@@ -124,23 +73,23 @@ def test_broken_plugin_only_warns(store, tmp_path, site, code, expected):
     assert "clone" in help_out.stdout
     store("clone", "0", env=env)
     store("run", "1", "true", env=env)
-    quiet = store("plugins", env=env_with(site, ASH_DISABLED_PLUGINS="broken"))
+    quiet = store("plugins", env=env_with(plugin_site, ASH_DISABLED_PLUGINS="broken"))
     assert "warning" not in quiet.stderr
 
 
-def test_broken_plugin_command_only_warns(store, tmp_path, site):
+def test_broken_plugin_command_only_warns(store, tmp_path, plugin_site):
     code = HELLO.replace("ash_hello.cli:app", "ash_hello.nope:app")
-    pip_install(make_plugin(tmp_path, "ash-hello", "ash_hello", code), site)
-    out = store("hello", env=env_with(site), check=False)
+    pip_install(make_plugin(tmp_path, "ash-hello", "ash_hello", code), plugin_site)
+    out = store("hello", env=env_with(plugin_site), check=False)
     assert out.returncode == 2
     assert "command 'hello' (ash_hello.nope:app) failed to load" in out.stderr
-    assert store("tree", env=env_with(site)).returncode == 0
+    assert store("tree", env=env_with(plugin_site)).returncode == 0
 
 
-def test_plugin_command_cannot_shadow_builtin(store, tmp_path, site):
+def test_plugin_command_cannot_shadow_builtin(store, tmp_path, plugin_site):
     code = HELLO.replace('name="hello"', 'name="tree"')
-    pip_install(make_plugin(tmp_path, "ash-hello", "ash_hello", code, {"cli.py": HELLO_CLI}), site)
-    out = store("tree", env=env_with(site))
+    pip_install(make_plugin(tmp_path, "ash-hello", "ash_hello", code, {"cli.py": HELLO_CLI}), plugin_site)
+    out = store("tree", env=env_with(plugin_site))
     assert out.stdout.startswith("root - root")
 
 
@@ -158,18 +107,18 @@ CLAIMS = """\
 """
 
 
-def test_package_manager_selected_by_os_release(store, tmp_path, site):
-    pip_install(make_plugin(tmp_path, "ash-tpm", "ash_tpm", CLAIMS.format(name="tpm")), site)
+def test_package_manager_selected_by_os_release(store, tmp_path, plugin_site):
+    pip_install(make_plugin(tmp_path, "ash-tpm", "ash_tpm", CLAIMS.format(name="tpm")), plugin_site)
     store("clone", "0")
-    store("install", "1", "a;b", "$(x)", env=env_with(site))
+    store("install", "1", "a;b", "$(x)", env=env_with(plugin_site))
     assert sorted(p.name for p in store.snapshot(1).glob("installed-*")) == ["installed-$(x)", "installed-a;b"]
 
 
-def test_two_plugins_claiming_a_distro_is_an_error(store, tmp_path, site):
-    pip_install(make_plugin(tmp_path, "ash-tpm", "ash_tpm", CLAIMS.format(name="tpm")), site)
-    pip_install(make_plugin(tmp_path, "ash-tpm2", "ash_tpm2", CLAIMS.format(name="tpm2")), site)
+def test_two_plugins_claiming_a_distro_is_an_error(store, tmp_path, plugin_site):
+    pip_install(make_plugin(tmp_path, "ash-tpm", "ash_tpm", CLAIMS.format(name="tpm")), plugin_site)
+    pip_install(make_plugin(tmp_path, "ash-tpm2", "ash_tpm2", CLAIMS.format(name="tpm2")), plugin_site)
     store("clone", "0")
-    out = store("install", "1", "x", env=env_with(site), check=False)
+    out = store("install", "1", "x", env=env_with(plugin_site), check=False)
     assert out.returncode == 1
     assert "plugins tpm and tpm2 both claim distribution 'testos'" in out.stderr
     assert not list(store.snapshot(1).glob("installed-*"))
@@ -181,3 +130,15 @@ def test_no_plugin_for_distro_names_the_candidates(store):
     assert out.returncode == 1
     line = out.stderr.splitlines()[0]
     assert line.startswith("ash: error: no plugin manages distribution 'testos' (considered:")
+
+
+def test_hook_ash_chroot_enter(store, tmp_path, plugin_site):
+    pip_install(make_plugin(tmp_path, "ash-hello", "ash_hello", HELLO, {"cli.py": HELLO_CLI}), plugin_site)
+    store("clone", "0")
+    store("run", "1", "true", env=env_with(plugin_site))
+    assert (store.snapshot(1) / "hello-plugin-was-here").read_text() == "1"
+
+
+def test_hook_ash_commands(store, tmp_path, plugin_site):
+    pip_install(make_plugin(tmp_path, "ash-hello", "ash_hello", HELLO, {"cli.py": HELLO_CLI}), plugin_site)
+    assert store("hello", env=env_with(plugin_site)).stdout == "hello world\n"

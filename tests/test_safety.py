@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import signal
@@ -14,24 +13,7 @@ from pathlib import Path
 import pytest
 
 from ashcore import btrfs
-from ashcore.testing import mounts_under
-
-
-def digest(root: Path) -> dict[str, str]:
-    """Every path below ``root`` with its type, mode and (for files) content hash."""
-    out = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            path = Path(dirpath, name)
-            st = path.lstat()
-            rel = os.fspath(path.relative_to(root))
-            if path.is_symlink():
-                out[rel] = f"link {os.readlink(path)}"
-            elif path.is_file():
-                out[rel] = f"file {st.st_mode:o} {hashlib.sha256(path.read_bytes()).hexdigest()}"
-            else:
-                out[rel] = f"dir {st.st_mode:o}"
-    return out
+from ashcore.testing import digest, mounts_under
 
 
 def processes_inside(path: Path) -> list[int]:
