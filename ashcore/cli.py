@@ -34,8 +34,27 @@ DescOpt = Annotated[Optional[str], typer.Option("--desc", "-d", help="Descriptio
 COMMAND_ARGS = {"allow_interspersed_args": False, "ignore_unknown_options": True}
 
 
+class Builtin:
+    """A built-in command, turned into a click command only when it is used (start-up time)."""
+
+    def __init__(self, func: Callable, settings: dict, hidden: bool) -> None:
+        self.func, self.settings, self.hidden = func, settings, hidden
+
+    def build(self, name: str):
+        single = typer.Typer(add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False)
+        single.command(name, **self.settings)(self.func)
+        return typer.main.get_command(single)
+
+    @property
+    def summary(self) -> str:
+        return (self.func.__doc__ or "").strip().splitlines()[0]
+
+
+BUILTINS: dict[str, Builtin] = {}
+
+
 class AshGroup(TyperGroup):
-    """Built-in commands, then plugin commands, which are imported only when asked for."""
+    """Built-in commands, then plugin commands; each is built or imported only when asked for."""
 
     def _plugin_commands(self, ctx) -> dict:
         # Runs before the group callback: build the state from the options parsed so far.
@@ -43,16 +62,22 @@ class AshGroup(TyperGroup):
         if _STATE is None:
             _STATE = State.from_params(ctx.params)
         if _STATE.plugin_commands is None:
-            _STATE.plugin_commands = _STATE.system.plugins.commands(set(super().list_commands(ctx)))
+            _STATE.plugin_commands = _STATE.system.plugins.commands(set(BUILTINS))
         return _STATE.plugin_commands
 
     def list_commands(self, ctx) -> list[str]:
-        return [*super().list_commands(ctx), *sorted(self._plugin_commands(ctx))]
+        return [*(n for n, b in BUILTINS.items() if not b.hidden), *sorted(self._plugin_commands(ctx))]
+
+    def format_commands(self, ctx, formatter) -> None:
+        """List commands from their docstrings, without building (or importing) any of them."""
+        rows = [(n, b.summary) for n, b in BUILTINS.items() if not b.hidden]
+        rows += [(n, spec.help) for n, spec in sorted(self._plugin_commands(ctx).items())]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def get_command(self, ctx, name: str):
-        command = super().get_command(ctx, name)
-        if command is not None:
-            return command
+        if name in BUILTINS:
+            return BUILTINS[name].build(name)
         spec = self._plugin_commands(ctx).get(name)
         if spec is None:
             return None
@@ -144,9 +169,9 @@ def command(name: str, *aliases: str, **settings) -> Callable:
                 print("ash: interrupted", file=sys.stderr)
                 raise typer.Exit(130) from None
 
-        app.command(name, **settings)(wrapper)
+        BUILTINS[name] = Builtin(wrapper, settings, hidden=False)
         for alias in aliases:
-            app.command(alias, hidden=True, **settings)(wrapper)
+            BUILTINS[alias] = Builtin(wrapper, settings, hidden=True)
         return wrapper
 
     return register
@@ -594,3 +619,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+from . import deploy_cli  # noqa: E402,F401  (registers deploy commands)
