@@ -11,7 +11,9 @@ app = typer.Typer(add_completion=False, rich_markup_mode=None, pretty_exceptions
 
 @app.command()
 def fixdb(
-    snapshot: Annotated[str, typer.Argument(metavar="SNAPSHOT", help="Snapshot number (see 'ash tree').", show_default=False)],
+    snapshot: Annotated[
+        str, typer.Argument(metavar="SNAPSHOT", help="Snapshot number (see 'ash tree').", show_default=False)
+    ],
 ) -> None:
     """Re-initialise and repopulate the pacman keyring of a snapshot.
 

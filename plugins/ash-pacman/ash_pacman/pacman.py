@@ -45,7 +45,9 @@ def pacman(chroot: Chroot, *args: str) -> None:
     (db_path(chroot.root) / "db.lck").unlink(missing_ok=True)
     proc = _run(chroot, args)
     if proc.returncode != 0:
-        raise CommandFailed(["pacman", *args], proc.returncode, _reason(proc, lambda: _run(chroot, ["--print", *args], quiet=True)))
+        raise CommandFailed(
+            ["pacman", *args], proc.returncode, _reason(proc, lambda: _run(chroot, args, quiet=True))
+        )
     check_scriptlets(chroot.root, proc.stderr)
 
 
@@ -56,7 +58,9 @@ def _run(chroot: Chroot, args: Sequence[str], *, quiet: bool = False) -> subproc
     if (root / PACMAN).exists():
         return chroot.run(["pacman", "--noconfirm", *args], check=False, capture=quiet)
     if not (root / CONFIG).exists():
-        raise AshError(f"snapshot {chroot.snapshot} has neither pacman nor /{CONFIG}", hint="is it an Arch Linux root?")
+        raise AshError(
+            f"snapshot {chroot.snapshot} has neither pacman nor /{CONFIG}", hint="is it an Arch Linux root?"
+        )
     with tempfile.TemporaryDirectory(prefix="ash-pacman-") as tmp:
         config = Path(tmp, "pacman.conf")
         config.write_text(rerooted(root / CONFIG, root), encoding="utf-8")
@@ -65,7 +69,13 @@ def _run(chroot: Chroot, args: Sequence[str], *, quiet: bool = False) -> subproc
 
 
 def host_pacman(
-    root: Path, config: Path, args: Sequence[str], *, cache: Path, keyring: Path | None = None, quiet: bool = False
+    root: Path,
+    config: Path,
+    args: Sequence[str],
+    *,
+    cache: Path,
+    keyring: Path | None = None,
+    quiet: bool = False,
 ) -> subprocess.CompletedProcess[str]:
     """Run the host's pacman on ``root`` with ``config``, whose paths are taken inside ``root``. The
     keyring is ``keyring``, or else the host's one that ``config`` names, as pacstrap does.
@@ -88,16 +98,24 @@ def host_pacman(
     return proc
 
 
-def _reason(proc: subprocess.CompletedProcess[str], dry_run: Callable[[], subprocess.CompletedProcess[str]] | None = None) -> str:
+def _reason(
+    proc: subprocess.CompletedProcess[str],
+    again: Callable[[], subprocess.CompletedProcess[str]] | None = None,
+) -> str:
     """pacman's reason for failing, in one line. It names the error on stderr ("failed to prepare
     transaction (could not satisfy dependencies)") and says why on stdout; when that streamed past,
-    ``dry_run()`` (the command with ``--print``) says it again."""
+    ``again()`` runs the command once more with stdout captured: a transaction that failed to
+    prepare changed nothing, and fails the same way."""
     errors = [line.removeprefix("error: ") for line in proc.stderr.splitlines() if line.startswith("error: ")]
     if not errors:
         return proc.stderr
     if errors[-1].startswith("failed to prepare transaction"):
-        out = proc.stdout if proc.stdout is not None or dry_run is None else dry_run().stdout
-        why = [line[3:] for line in (out or "").splitlines() if line.startswith(":: ") and not line.endswith("...")]
+        out = proc.stdout if proc.stdout is not None or again is None else again().stdout
+        why = [
+            line[3:]
+            for line in (out or "").splitlines()
+            if line.startswith(":: ") and not line.endswith("...")
+        ]
         if why:
             return "; ".join(why)
     return errors[-1]
@@ -147,13 +165,18 @@ def bootstrap(target: Path, opts: BootstrapOptions) -> None:
         config = Path(mirror) if given else Path(tmp, "pacman.conf")
         if not given:
             servers = "".join(f"\n[{repo}]\nServer = {mirror}\n" for repo in REPOSITORIES)
-            config.write_text(f"[options]\nArchitecture = auto\nSigLevel = Required DatabaseOptional\n{servers}")
+            config.write_text(
+                f"[options]\nArchitecture = auto\nSigLevel = Required DatabaseOptional\n{servers}"
+            )
         proc = host_pacman(target, config, ["-Sy", "--", *packages], cache=opts.cache_dir or Path(tmp, "pkg"))
         if proc.returncode != 0:
             raise CommandFailed(["pacman", "-Sy", *packages], proc.returncode, _reason(proc))
         check_scriptlets(target, proc.stderr)
         if not osrelease.read(target):
-            raise AshError("the new base has no /etc/os-release", hint="its packages must include 'filesystem' (part of 'base')")
+            raise AshError(
+                "the new base has no /etc/os-release",
+                hint="its packages must include 'filesystem' (part of 'base')",
+            )
         if not (target / CONFIG).exists():  # pacman itself is not in the base: keep what it was made with
             shutil.copyfile(config, target / CONFIG)
         elif not given:  # pacman's own pacman.conf reads its servers from the mirror list
@@ -175,5 +198,6 @@ def fix_keyring(chroot: Chroot) -> None:
     (PGP signature)" and unknown-key errors)."""
     if not (chroot.root / PACMAN_KEY).exists():
         raise AshError(f"snapshot {chroot.snapshot} has no pacman-key, so no keyring to repair")
-    chroot.run(["rm", "-rf", "--", options(chroot.root / CONFIG)["GPGDir"]])  # in the chroot: never outside it
+    # Deleted from inside the chroot, where no symbolic link in the snapshot can lead out of it.
+    chroot.run(["rm", "-rf", "--", options(chroot.root / CONFIG)["GPGDir"]])
     init_keyring(chroot)

@@ -41,7 +41,9 @@ def in_root(root: Path, path: str) -> Path:
     """``path`` (absolute, as the snapshot sees it) on the host; refused if it leads out of ``root``."""
     host = root / path.lstrip("/")
     if not host.resolve().is_relative_to(root.resolve()):
-        raise AshError(f"{path} leads out of the snapshot at {root}", hint=f"check the paths in its /{CONFIG}")
+        raise AshError(
+            f"{path} leads out of the snapshot at {root}", hint=f"check the paths in its /{CONFIG}"
+        )
     return host
 
 
@@ -83,5 +85,7 @@ def installed(root: Path) -> list[Package]:
     for desc in sorted((db / "local").glob("*/desc")):
         fields = _desc(desc.read_text(encoding="utf-8", errors="replace"))
         if "NAME" in fields:
-            packages.append(Package(fields["NAME"], fields.get("VERSION", ""), explicit=fields.get("REASON") != "1"))
+            packages.append(
+                Package(fields["NAME"], fields.get("VERSION", ""), explicit=fields.get("REASON") != "1")
+            )
     return packages

@@ -1,0 +1,257 @@
+"""Fixtures for the pacman plugin's tests, all real: Arch packages built here in pure Python (no
+makepkg), a repository indexed with repo-add, and snapshot stores whose base is a tiny Arch-like
+root (static busybox, ``ID=arch``) either without pacman, so that ash runs the host's pacman from
+outside with ``--root``, or with the host's pacman copied in, so that ash runs it in the chroot.
+
+The repository is served as ``file://`` to the host's pacman and over HTTP on 127.0.0.1 to a pacman
+in a chroot (which shares the host's network but sees only the snapshot's files). Every test has a
+fresh sysroot and so a fresh package cache. ``SigLevel = Never`` is set here only: the test packages
+are not signed.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import io
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import attrs
+import pytest
+
+from ashcore.testing import Ash, require, require_root_tools
+
+REPO = "test"
+PACMAN_CONF = f"""\
+[options]
+Architecture = auto
+SigLevel = Never
+
+[{REPO}]
+Include = /etc/pacman.d/{REPO}-repo.conf
+"""
+#: pacman-key is a bash script that needs gpg (and gpg-agent to make its master key), pacman-conf,
+#: vercmp and two files of makepkg's library.
+KEYRING_PROGRAMS = ("pacman-key", "vercmp", "bash", "gpg", "gpg-agent")
+MAKEPKG_LIBRARY = "usr/share/makepkg/util"
+
+
+def build_package(
+    path: Path,
+    name: str,
+    version: str,
+    files: dict[str, str | bytes] | None = None,
+    *,
+    depends: tuple[str, ...] = (),
+    links: dict[str, str] | None = None,
+    install: str | None = None,
+) -> None:
+    """Write an Arch package: ``.PKGINFO``, an optional ``.INSTALL`` scriptlet, then the files (those
+    under a ``bin/`` executable) and symbolic links. pacman needs no ``.MTREE`` to install or remove."""
+    contents = {p: c.encode() if isinstance(c, str) else c for p, c in (files or {}).items()}
+    links = links or {}
+    now = int(time.time())
+    info = [
+        f"pkgname = {name}", f"pkgbase = {name}", f"pkgver = {version}", "pkgdesc = ash test package",
+        f"builddate = {now}", "packager = ash tests", f"size = {sum(map(len, contents.values()))}", "arch = any",
+        *(f"depend = {d}" for d in depends),
+    ]  # fmt: skip
+    dirs = sorted(
+        {str(Path(p).parents[i]) for p in [*contents, *links] for i in range(len(Path(p).parents) - 1)}
+    )
+
+    def member(path: str, kind: bytes = tarfile.REGTYPE, mode: int = 0o644) -> tarfile.TarInfo:
+        entry = tarfile.TarInfo(path)
+        entry.type, entry.mode, entry.mtime, entry.uname, entry.gname = kind, mode, now, "root", "root"
+        return entry
+
+    with tarfile.open(path, "w:gz", format=tarfile.GNU_FORMAT) as tar:
+        meta = {".PKGINFO": "\n".join(info) + "\n", ".INSTALL": install}
+        for name_, text in meta.items():
+            if text is not None:
+                data = text.encode()
+                entry = member(name_)
+                entry.size = len(data)
+                tar.addfile(entry, io.BytesIO(data))
+        for d in dirs:
+            tar.addfile(member(d, tarfile.DIRTYPE, 0o755))
+        for p, data in sorted(contents.items()):
+            entry = member(p, mode=0o755 if "bin/" in p else 0o644)
+            entry.size = len(data)
+            tar.addfile(entry, io.BytesIO(data))
+        for p, target in sorted(links.items()):
+            entry = member(p, tarfile.SYMTYPE, 0o777)
+            entry.linkname = target
+            tar.addfile(entry)
+
+
+class Repo:
+    """A pacman repository made by the test: :meth:`add` builds a package and indexes it."""
+
+    def __init__(self, path: Path, name: str = REPO) -> None:
+        self.path, self.name = path, name
+        path.mkdir(parents=True)
+        self.db = path / f"{name}.db.tar.gz"
+        self._stamp = int(time.time())
+        self.file_url = f"file://{path}"
+
+    def add(self, name: str, version: str, files: dict[str, str | bytes] | None = None, **kwargs) -> None:
+        """Build ``name-version`` (``files`` default to ``usr/share/<name>/version``) into the repository,
+        replacing any older version. Never rebuild a version with other contents: a cached copy would
+        then fail its checksum."""
+        package = self.path / f"{name}-{version}-any.pkg.tar.gz"
+        build_package(
+            package, name, version, files or {f"usr/share/{name}/version": f"{version}\n"}, **kwargs
+        )
+        subprocess.run(["repo-add", "-q", "-R", self.db, package], check=True, capture_output=True)
+        # pacman -Sy fetches a database only if it is newer than its copy, to the second: date each
+        # rebuild a second after the last, or one made within the same second would go unseen.
+        self._stamp = max(self._stamp + 1, int(time.time()))
+        os.utime(self.db, (self._stamp, self._stamp))
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Repo:
+    require_root_tools("pacman", "repo-add")
+    return Repo(tmp_path / "repo")
+
+
+@pytest.fixture
+def repo_url(repo: Repo) -> Iterator[str]:
+    """The repository over HTTP on 127.0.0.1, for a pacman that runs in a chroot."""
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=repo.path))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def _busybox_tree(root: Path) -> None:
+    """Static busybox with all its applets in /bin, an Arch os-release and an empty pacman database."""
+    busybox = shutil.which("busybox")
+    require(busybox is not None, "needs busybox (apt-get install busybox-static)")
+    for d in ("bin", "etc/pacman.d", "root", "tmp", "usr/bin", "var/lib/pacman"):
+        (root / d).mkdir(parents=True, exist_ok=True)
+    shutil.copy(busybox, root / "bin/busybox")
+    applets = subprocess.run([busybox, "--list"], check=True, capture_output=True, text=True).stdout.split()
+    for applet in applets:
+        if not (root / "bin" / applet).exists():
+            (root / "bin" / applet).symlink_to("busybox")
+    (root / "etc/os-release").write_text('NAME="Arch Linux"\nID=arch\n')
+    (root / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
+    (root / "etc/group").write_text("root:x:0:\n")
+
+
+def _copy_program(root: Path, program: str) -> None:
+    """Copy a host program to the same path in ``root``, with every library ``ldd`` names."""
+    path = Path(shutil.which(program) or f"/usr/bin/{program}")
+    require(path.exists(), f"needs {program}")
+    copies = [path]
+    ldd = subprocess.run(
+        ["ldd", path], capture_output=True, text=True
+    ).stdout  # fails for scripts: no libraries
+    copies += [Path(word) for line in ldd.splitlines() for word in line.split() if word.startswith("/")]
+    for source in copies:
+        target = root / str(source).lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
+
+
+@pytest.fixture(scope="session")
+def busybox_arch_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An Arch-like root without pacman: ash runs the host's pacman on it from outside."""
+    root = tmp_path_factory.mktemp("arch-busybox") / "root"
+    _busybox_tree(root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def pacman_arch_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An Arch-like root with the host's pacman in it: ash runs pacman in its chroot."""
+    root = tmp_path_factory.mktemp("arch-pacman") / "root"
+    _busybox_tree(root)
+    for program in ("pacman", "pacman-conf"):
+        _copy_program(root, program)
+    return root
+
+
+@pytest.fixture(scope="session")
+def keyring_arch_root(pacman_arch_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """:func:`pacman_arch_root` with the host's pacman-key and what it needs."""
+    root = tmp_path_factory.mktemp("arch-keyring") / "root"
+    shutil.copytree(pacman_arch_root, root, symlinks=True)
+    for program in KEYRING_PROGRAMS:
+        _copy_program(root, program)
+    (root / "bin/bash").symlink_to("../usr/bin/bash")  # pacman-key starts with #!/bin/bash
+    require((Path("/") / MAKEPKG_LIBRARY).is_dir(), "needs makepkg's library (apt-get install makepkg)")
+    shutil.copytree(Path("/") / MAKEPKG_LIBRARY, root / MAKEPKG_LIBRARY)
+    return root
+
+
+@attrs.define
+class Arch:
+    """A sysroot for a snapshot store whose base (snapshot 0) is an Arch-like root using the test's repository."""
+
+    ash: Ash
+    repo: Repo
+    mode: str | None = None
+
+    def init(self, template: Path, server: str, *, before_init: Callable[[Path], None] | None = None) -> None:
+        """``ash init`` from a copy of ``template`` whose pacman.conf points at ``server``."""
+        base = self.ash.sysroot / "base-root"
+        subprocess.run(["cp", "-a", "--reflink=auto", template, base], check=True)
+        (base / "etc/pacman.conf").write_text(PACMAN_CONF)
+        (base / f"etc/pacman.d/{REPO}-repo.conf").write_text(f"Server = {server}\n")
+        if before_init:
+            before_init(base)
+        self.ash("init", "--from", base)
+        shutil.rmtree(base)
+
+    def root(self, sid: int) -> Path:
+        return self.ash.snapshot(sid)
+
+    def packages(self, sid: int) -> dict[str, tuple[str, bool]]:
+        """``{name: (version, explicit)}`` as ``ash list --json`` reports them."""
+        return {
+            p["name"]: (p["version"], p["explicit"])
+            for p in json.loads(self.ash("list", str(sid), "--json").stdout)
+        }
+
+    def fail(self, *args: str) -> str:
+        """Run an ash command that must fail; return its one error line (checked to be the only one)."""
+        proc = self.ash(*args, check=False)
+        assert proc.returncode != 0, proc.stdout
+        errors = [line for line in proc.stderr.splitlines() if line.startswith("ash: error:")]
+        assert len(errors) == 1 and "Traceback" not in proc.stderr, proc.stderr
+        return errors[0]
+
+
+@pytest.fixture
+def bare(ash: Ash, repo: Repo) -> Arch:
+    """An empty sysroot and a repository: the test makes the store."""
+    return Arch(ash, repo)
+
+
+@pytest.fixture(params=["outside", "inside"])
+def arch(request: pytest.FixtureRequest, bare: Arch) -> Arch:
+    """A store in each mode: pacman from outside with ``--root``, and pacman in the snapshot's chroot."""
+    if request.param == "outside":
+        bare.init(request.getfixturevalue("busybox_arch_root"), bare.repo.file_url)
+    else:
+        bare.init(request.getfixturevalue("pacman_arch_root"), request.getfixturevalue("repo_url"))
+    bare.mode = request.param
+    return bare

@@ -1,0 +1,287 @@
+"""The pacman plugin through the real ash CLI, real pacman and real btrfs: every check reads pacman's
+own database (``ash list --json``, ``var/lib/pacman/local``) or the files on disk.
+
+Most tests run twice (see the ``arch`` fixture in conftest.py): with the host's pacman run from
+outside the snapshot with ``--root``, and with pacman run inside the snapshot's chroot.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from ashcore.testing import require
+
+# Scriptlets run by the snapshot's /bin/sh (busybox here).
+MARKER = 'post_install() {\n  echo "installed $1" > /var/lib/scripted-marker\n}\n'
+BROKEN = "post_install() {\n  echo 'broken: cannot configure' >&2\n  return 1\n}\n"
+
+
+def add_app(repo, liba: str = "1.0-1") -> None:
+    """liba, and appb that depends on it."""
+    repo.add("liba", liba)
+    repo.add("appb", "1.0-1", {"usr/bin/appb": "#!/bin/sh\necho appb\n"}, depends=("liba>=1.0",))
+
+
+def test_install_with_dependency(arch):
+    add_app(arch.repo)
+    arch.ash("clone", "0")
+    out = arch.ash("install", "1", "appb").stdout
+    assert "install: snapshot 1 updated" in out
+    assert arch.packages(1) == {"appb": ("1.0-1", True), "liba": ("1.0-1", False)}
+    assert (arch.root(1) / "usr/share/liba/version").read_text() == "1.0-1\n"
+    assert (arch.root(1) / "var/lib/pacman/local/appb-1.0-1/desc").is_file()
+    assert arch.packages(0) == {}  # the base is untouched
+    assert not (
+        arch.root(1) / "var/cache/pacman/pkg/appb-1.0-1-any.pkg.tar.gz"
+    ).exists()  # shared cache, not in the snapshot
+    assert (arch.ash.sysroot / "var/cache/pacman/pkg/appb-1.0-1-any.pkg.tar.gz").is_file()
+
+
+def test_install_unknown_package_is_one_line(arch):
+    add_app(arch.repo)
+    arch.ash("clone", "0")
+    assert arch.fail("install", "1", "nosuchpkg").endswith("target not found: nosuchpkg")
+
+
+def test_remove_that_breaks_a_dependency_is_refused(arch):
+    add_app(arch.repo)
+    arch.ash("clone", "0")
+    arch.ash("install", "1", "appb")
+    error = arch.fail("remove", "1", "liba")
+    assert (
+        error
+        == "ash: error: 'pacman' exited with status 1: removing liba breaks dependency 'liba>=1.0' required by appb"
+    )
+    assert arch.packages(1) == {"appb": ("1.0-1", True), "liba": ("1.0-1", False)}
+    assert (arch.root(1) / "usr/share/liba/version").exists()
+    arch.ash("remove", "1", "appb")  # -Rns: takes liba along, nothing else needs it
+    assert arch.packages(1) == {}
+    assert not (arch.root(1) / "usr/share/liba").exists()
+
+
+def test_upgrade_after_version_bump(arch):
+    add_app(arch.repo)
+    arch.ash("clone", "0")
+    arch.ash("install", "1", "appb")
+    arch.repo.add("liba", "1.1-1")
+    arch.ash("upgrade", "1")
+    assert arch.packages(1)["liba"] == ("1.1-1", False)
+    assert (arch.root(1) / "usr/share/liba/version").read_text() == "1.1-1\n"
+
+
+def test_refresh_fetches_the_databases(arch):
+    add_app(arch.repo)
+    arch.ash("clone", "0")
+    arch.ash("refresh", "1")
+    assert (arch.root(1) / "var/lib/pacman/sync/test.db").is_file()
+    assert arch.packages(1) == {}
+
+
+def test_install_scriptlet_runs(arch):
+    arch.repo.add("scripted", "1.0-1", install=MARKER)
+    arch.ash("clone", "0")
+    arch.ash("install", "1", "scripted")
+    assert (arch.root(1) / "var/lib/scripted-marker").read_text() == "installed 1.0-1\n"
+
+
+def test_failing_scriptlet_leaves_snapshot_unchanged(arch):
+    """pacman exits 0 when a scriptlet fails; ash must not commit the half-configured snapshot."""
+    arch.repo.add("broken", "1.0-1", install=BROKEN)
+    arch.ash("clone", "0")
+    error = arch.fail("install", "1", "broken")
+    assert "install scriptlet or a pacman hook failed" in error
+    assert arch.packages(1) == {}
+    assert not (arch.root(1) / "usr/share/broken").exists()
+
+
+def test_diff(arch):
+    add_app(arch.repo)
+    arch.repo.add("toolc", "1.0-1")
+    arch.repo.add("scripted", "1.0-1", install=MARKER)
+    arch.ash("clone", "0")
+    arch.ash("install", "1", "appb", "toolc")
+    arch.ash("clone", "1")  # 2
+    arch.ash("remove", "2", "toolc")
+    arch.repo.add("liba", "1.1-1")
+    arch.ash("upgrade", "2")
+    arch.ash("install", "2", "scripted")
+    assert json.loads(arch.ash("diff", "1", "2", "--json").stdout) == {
+        "added": [{"name": "scripted", "version": "1.0-1", "explicit": True}],
+        "removed": [{"name": "toolc", "version": "1.0-1", "explicit": True}],
+        "changed": [{"name": "liba", "from": "1.0-1", "to": "1.1-1"}],
+    }
+    assert arch.ash("diff", "1", "2").stdout.splitlines() == [
+        "+ scripted 1.0-1",
+        "- toolc 1.0-1",
+        "~ liba 1.0-1 -> 1.1-1",
+    ]
+
+
+def test_tree_operations_across_three_levels(arch):
+    """1 ─ 2 ─ {3, 4}: sync, force-sync, tree-upgrade and tree-rmpkg, each on the right snapshots."""
+    add_app(arch.repo)
+    arch.repo.add("toolc", "1.0-1")
+    arch.ash("clone", "0")  # 1
+    arch.ash("install", "1", "appb")
+    arch.ash("branch", "1")  # 2
+    arch.ash("branch", "2")  # 3
+    arch.ash("cbranch", "3")  # 4, sibling of 3
+    arch.ash("install", "1", "toolc")
+    arch.repo.add("liba", "1.1-1")
+
+    arch.ash("force-sync", "1")  # installs what a parent has and a child lacks; upgrades nothing
+    for sid in (2, 3, 4):
+        assert arch.packages(sid) == {
+            "appb": ("1.0-1", True),
+            "liba": ("1.0-1", False),
+            "toolc": ("1.0-1", True),
+        }
+
+    arch.ash("sync", "1")  # upgrades the whole tree first
+    for sid in (1, 2, 3, 4):
+        assert arch.packages(sid)["liba"] == ("1.1-1", False)
+
+    arch.repo.add("liba", "1.2-1")
+    arch.ash("tree-upgrade", "2")
+    assert arch.packages(1)["liba"] == ("1.1-1", False)
+    for sid in (2, 3, 4):
+        assert arch.packages(sid)["liba"] == ("1.2-1", False)
+
+    arch.ash("tree-rmpkg", "2", "toolc")
+    assert "toolc" in arch.packages(1)
+    for sid in (2, 3, 4):
+        assert "toolc" not in arch.packages(sid)
+        assert not (arch.root(sid) / "usr/share/toolc").exists()
+
+
+def test_missing_shell_is_reported(bare, busybox_arch_root):
+    """Without /bin/sh pacman cannot run a scriptlet, says so on stderr and still exits 0."""
+    bare.init(busybox_arch_root, bare.repo.file_url, before_init=lambda base: (base / "bin/sh").unlink())
+    bare.repo.add("scripted", "1.0-1", install=MARKER)
+    bare.ash("clone", "0")
+    assert "the root has no /bin/sh" in bare.fail("install", "1", "scripted")
+    assert bare.packages(1) == {}
+
+
+def test_stale_database_lock_is_removed(bare, busybox_arch_root):
+    lock = "var/lib/pacman/db.lck"
+    bare.init(busybox_arch_root, bare.repo.file_url, before_init=lambda base: (base / lock).touch())
+    add_app(bare.repo)
+    bare.ash("clone", "0")
+    bare.ash("install", "1", "appb")
+    assert "appb" in bare.packages(1)
+    assert not (bare.root(1) / lock).exists()
+
+
+def _base_packages(repo, *, with_filesystem: bool = True) -> None:
+    """A tiny 'base': filesystem (os-release, /bin -> usr/bin) and busybox as /bin/sh."""
+    busybox = shutil.which("busybox")
+    require(busybox is not None, "needs busybox (apt-get install busybox-static)")
+    repo.add(
+        "filesystem", "1.0-1", {"etc/os-release": 'NAME="Arch Linux"\nID=arch\n'}, links={"bin": "usr/bin"}
+    )
+    repo.add(
+        "busybox", "1.0-1", {"usr/bin/busybox": Path(busybox).read_bytes()}, links={"usr/bin/sh": "busybox"}
+    )
+    repo.add("base", "1-1", depends=("filesystem", "busybox") if with_filesystem else ("busybox",))
+
+
+def _bootstrap_config(tmp_path, repo) -> Path:
+    config = tmp_path / "bootstrap.conf"
+    config.write_text(
+        f"[options]\nArchitecture = auto\nSigLevel = Never\n\n[{repo.name}]\nServer = {repo.file_url}\n"
+    )
+    return config
+
+
+def test_bootstrap_from_a_configuration(bare, tmp_path):
+    _base_packages(bare.repo)
+    add_app(bare.repo)
+    bare.repo.add("scripted", "1.0-1", install=MARKER)
+    # A stand-in for pacman-key that notes how it is called, in the root it runs in.
+    calls = {"usr/bin/pacman-key": '#!/bin/sh\necho "$@" >> /var/lib/pacman-key.calls\n'}
+    bare.repo.add("keyring-calls", "1-1", calls)
+    config = _bootstrap_config(tmp_path, bare.repo)
+    bare.ash(
+        "init", "--bootstrap", "arch", "--mirror", config, "--include", "appb", "--include", "keyring-calls"
+    )
+    assert bare.ash.tree_json()["distro"] == "arch"
+    assert bare.packages(0) == {
+        "appb": ("1.0-1", True), "base": ("1-1", True), "busybox": ("1.0-1", False),
+        "filesystem": ("1.0-1", False), "keyring-calls": ("1-1", True), "liba": ("1.0-1", False),
+    }  # fmt: skip
+    assert (bare.root(0) / "var/lib/pacman-key.calls").read_text() == "--init\n--populate\n"  # a new keyring
+    assert (bare.root(0) / "etc/pacman.conf").read_text() == config.read_text()  # pacman is not in this base
+    assert (bare.root(0) / "var/lib/pacman/sync/test.db").is_file()
+    bare.ash("clone", "0")
+    bare.ash("install", "1", "scripted")  # the host's pacman again, the scriptlet run by the packaged shell
+    assert (bare.root(1) / "var/lib/scripted-marker").read_text() == "installed 1.0-1\n"
+
+
+def test_bootstrap_without_os_release_is_refused(bare, tmp_path):
+    _base_packages(bare.repo, with_filesystem=False)
+    error = bare.fail("init", "--bootstrap", "arch", "--mirror", _bootstrap_config(tmp_path, bare.repo))
+    assert error == "ash: error: the new base has no /etc/os-release"
+    assert not bare.ash.snapshot(0).exists()
+    assert bare.ash("tree", check=False).returncode != 0
+
+
+def _test_keyring(repo) -> str:
+    """Package a keyring holding a new signing key as archlinux-keyring; return the key's fingerprint.
+    Debian's pacman-key, which the test root has, reads keyrings from /usr/share/keyrings (Arch's
+    from /usr/share/pacman/keyrings)."""
+    home = Path(tempfile.mkdtemp(prefix="ash-gpg-"))  # short: gpg-agent's socket lives there
+    gpg = ["gpg", "--batch", "--homedir", home]
+    try:
+        subprocess.run(
+            [
+                *gpg,
+                "--passphrase",
+                "",
+                "--quick-gen-key",
+                "ash test packager <packager@ash.invalid>",
+                "ed25519",
+                "sign",
+                "never",
+            ],
+            check=True,
+            capture_output=True,
+        )
+        public = subprocess.run([*gpg, "--export"], check=True, capture_output=True).stdout
+        listing = subprocess.run(
+            [*gpg, "--with-colons", "--list-keys"], check=True, capture_output=True, text=True
+        ).stdout
+    finally:
+        subprocess.run(["gpgconf", "--homedir", home, "--kill", "gpg-agent"], check=False)
+        shutil.rmtree(home)
+    fingerprint = next(line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr:"))
+    repo.add("archlinux-keyring", "1-1", {
+        "usr/share/keyrings/archlinux.gpg": public,
+        "usr/share/keyrings/archlinux-trusted": f"{fingerprint}:4:\n",
+    })  # fmt: skip
+    return fingerprint
+
+
+def test_fixdb_rebuilds_a_broken_keyring(bare, keyring_arch_root, repo_url):
+    bare.init(keyring_arch_root, repo_url)
+    fingerprint = _test_keyring(bare.repo)
+    bare.ash("clone", "0")
+    bare.ash("install", "1", "archlinux-keyring")
+    bare.ash("run", "1", "mkdir", "-p", "/etc/pacman.d/gnupg")
+    bare.ash("run", "1", "dd", "if=/dev/urandom", "of=/etc/pacman.d/gnupg/pubring.gpg", "bs=1k", "count=8")
+    assert bare.ash("run", "1", "pacman-key", "--list-keys", check=False).returncode != 0
+
+    assert "fixdb: snapshot 1 updated" in bare.ash("fixdb", "1").stdout
+    keys = bare.ash("run", "1", "pacman-key", "--list-sigs", fingerprint).stdout
+    assert "ash test packager" in keys
+    assert "Pacman Keyring Master Key" in keys  # the key is trusted: signed by the new master key
+
+
+def test_fixdb_needs_pacman_key(bare, busybox_arch_root):
+    bare.init(busybox_arch_root, bare.repo.file_url)
+    bare.ash("clone", "0")
+    assert bare.fail("fixdb", "1") == "ash: error: snapshot 1 has no pacman-key, so no keyring to repair"
