@@ -1,0 +1,166 @@
+"""The commands that make snapshots boot: deploy, rollback, etc-update, live-chroot, and the installer.
+
+Registered on ``ashcore.cli.app`` when that module is imported; the modules doing the work are
+imported inside each command so ``ash --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .cli import Snap, YesOpt, command, state
+from .errors import AshError, UsageError
+
+
+@command("deploy", "dep")
+def deploy_cmd(snapshot: Snap) -> None:
+    """Make a snapshot the one that boots next (root read-only, /etc writable); the one booted now stays in the menu."""
+    from . import deploy
+
+    s = state()
+    with s.system.changing() as tree:
+        done = deploy.deploy(s.system, tree, s.store.require(tree, snapshot).id)
+    print(f"deployed snapshot {done.snapshot} (deployment {done.id}); it boots next")
+
+
+@command("rollback", "rb")
+def rollback_cmd() -> None:
+    """Make the previous deployment the default again."""
+    from . import deploy
+
+    s = state()
+    with s.system.changing() as tree:
+        done = deploy.rollback(s.system, tree)
+    print(f"rolled back to snapshot {done.snapshot} (deployment {done.id}); it boots next")
+
+
+@command("etc-update", "etc")
+def etc_update_cmd() -> None:
+    """Save the running system's /etc into the snapshot it was deployed from."""
+    from . import deploy
+
+    s = state()
+    with s.system.changing() as tree:
+        sid = deploy.etc_update(s.system, tree)
+    print(f"etc-update: /etc saved into snapshot {sid}")
+
+
+@command("live-chroot", "lc")
+def live_chroot_cmd() -> None:
+    """Open a shell in the running deployment; its changes apply now and are gone after the next deploy."""
+    from . import deploy
+    from .chroot import Bind, Chroot
+    from .cli import _login_shell
+
+    s = state()
+    with s.system.changing() as tree:
+        booted = deploy.running(s.system)
+        root = deploy.Deployments(s.store).path(booted.id)
+        home = [Bind(s.store.sysroot / "home", "/home", readonly=False)] if (s.store.sysroot / "home").is_dir() else []
+        chroot = Chroot(root=root, snapshot=booted.snapshot, binds=home, lock_fd=s.system.lock_fd,
+                        package_manager=s.system._pm_or_none(root, tree))  # fmt: skip
+        try:
+            s.system.plugins.call_all("ash_chroot_enter", chroot=chroot)
+            status = chroot.run([_login_shell(root)], check=False, stdin=None).returncode
+        finally:
+            chroot.close()
+    if status:
+        raise typer.Exit(status)
+
+
+Firmware = Annotated[
+    str | None,
+    typer.Option("--firmware", metavar="bios|uefi", help="Boot firmware (default: uefi with an ESP, else bios)."),
+]
+
+
+@command("setup", "install-system")
+def setup_cmd(
+    partition: Annotated[Path | None, typer.Argument(help="Partition for the btrfs filesystem (erased).")] = None,
+    disk: Annotated[Path | None, typer.Argument(help="The disk holding it (GRUB goes there for BIOS).")] = None,
+    esp: Annotated[Path | None, typer.Argument(help="FAT EFI system partition (UEFI).")] = None,
+    image: Annotated[Path | None, typer.Option("--image", help="Install into this new disk-image file instead.")] = None,
+    size: Annotated[str, typer.Option("--size", help="Size of the image file.")] = "8G",
+    firmware: Firmware = None,
+    distro: Annotated[str, typer.Option("--distro", help="Distribution to bootstrap.")] = "debian",
+    release: Annotated[str | None, typer.Option("--release", help="Release/suite (e.g. bookworm).")] = None,
+    mirror: Annotated[str | None, typer.Option("--mirror", help="Package mirror.")] = None,
+    include: Annotated[list[str], typer.Option("--include", help="Extra package (repeatable).")] = [],  # noqa: B006
+    source: Annotated[
+        Path | None,
+        typer.Option("--from", help="Take the base root from this directory or archive instead of bootstrapping."),
+    ] = None,
+    overlay: Annotated[
+        Path | None,
+        typer.Option("--overlay", help="Directory copied over the base before snapshot 0 is made."),
+    ] = None,
+    hostname: Annotated[str | None, typer.Option("--hostname", help="Host name (asked if not given).")] = None,
+    timezone: Annotated[str | None, typer.Option("--timezone", help="Time zone, e.g. Europe/Paris.")] = None,
+    root_password: Annotated[
+        str | None,
+        typer.Option("--root-password", envvar="ASH_ROOT_PASSWORD", help="Root password (asked if not given; empty: locked)."),
+    ] = None,
+    user: Annotated[str | None, typer.Option("--user", help="Also create this user (in the sudo group).")] = None,
+    user_password: Annotated[
+        str | None,
+        typer.Option("--user-password", envvar="ASH_USER_PASSWORD", help="The user's password (asked if not given)."),
+    ] = None,
+    cache: Annotated[Path | None, typer.Option("--cache-dir", help="Keep downloaded packages here.")] = None,
+    yes: YesOpt = False,
+) -> None:
+    """Install an ash system onto PARTITION of DISK (and ESP), or into a new disk image (--image)."""
+    from . import installer
+    from .disks import parse_size
+
+    state().system.check_can_change()
+    if image is not None:
+        if partition or disk or esp:
+            raise UsageError("give either --image FILE or PARTITION DISK [ESP], not both")
+        where = installer.Image.check(image, parse_size(size), firmware or "bios")
+    elif partition is None or disk is None:
+        raise UsageError("say where to install: PARTITION DISK [ESP], or --image FILE")
+    else:
+        where = installer.Target.check(partition, disk, esp, firmware or ("uefi" if esp else "bios"))
+    ask = Questions(interactive=not yes and sys.stdin.isatty())
+    if isinstance(where, installer.Target):
+        ask.confirm(f"Erase {partition} and install ash there?", refuse_without=not yes)
+    settings = installer.Settings(
+        distro=distro, release=release, mirror=mirror, packages=tuple(include), source=source, overlay=overlay,
+        hostname=hostname or ask.text("Host name", "ash"),
+        timezone=timezone,
+        root_password=root_password if root_password is not None else ask.password("Root password (empty: locked)"),
+        user=user,
+        user_password=user_password if user_password is not None or not user else ask.password(f"Password of {user}"),
+        cache_dir=cache,
+    )  # fmt: skip
+    if isinstance(where, installer.Image):
+        installer.install_image(where, settings)
+    else:
+        installer.install_device(where, settings)
+    print(f"installed ash ({where.firmware}) on {image or partition}; snapshot 0 is deployed")
+
+
+class Questions:
+    """Asks the installer's questions on a terminal; otherwise every answer is its default."""
+
+    def __init__(self, interactive: bool) -> None:
+        self.interactive = interactive
+
+    def text(self, prompt: str, default: str) -> str:
+        return typer.prompt(prompt, default=default) if self.interactive else default
+
+    def password(self, prompt: str) -> str:
+        if not self.interactive:
+            return ""
+        return typer.prompt(prompt, default="", hide_input=True, confirmation_prompt=True, show_default=False)
+
+    def confirm(self, prompt: str, *, refuse_without: bool) -> None:
+        if self.interactive:
+            if not typer.confirm(prompt, default=False):
+                raise AshError("nothing was installed")
+        elif refuse_without:
+            raise UsageError("refusing to erase a partition without confirmation", hint="pass -y to install without asking")

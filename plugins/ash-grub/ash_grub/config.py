@@ -1,0 +1,139 @@
+"""``grub.cfg``, written whole from the tree's data; an existing file is never edited.
+
+The menu: the default deployment first (GRUB's default entry), then the deployment booted before
+("last booted deployment"), then a submenu with every snapshot of the tree, booted read-only from its
+own subvolume. Each entry loads the newest kernel and initramfs found inside what it boots, by their
+paths from the top of the btrfs filesystem (GRUB reads btrfs from ``subvolid=5``).
+
+Settings come from ``/etc/default/grub`` (and ``/etc/default/grub.d/*.cfg``) of the deployed
+snapshot, read as assignments without running them: ``GRUB_TIMEOUT``, ``GRUB_TIMEOUT_STYLE``,
+``GRUB_CMDLINE_LINUX``, ``GRUB_CMDLINE_LINUX_DEFAULT``, ``GRUB_TERMINAL``, ``GRUB_TERMINAL_INPUT``,
+``GRUB_TERMINAL_OUTPUT``, ``GRUB_SERIAL_COMMAND`` and ``GRUB_DISABLE_OS_PROBER``.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Sequence
+from pathlib import Path
+
+from ashcore import osrelease
+from ashcore.models import BootTarget, DeployContext
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_VAR = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
+_INITRDS = ("initrd.img-{}", "initramfs-{}.img", "initrd-{}", "initramfs-{}")
+
+
+def read_settings(root: Path) -> dict[str, str]:
+    """The variables ``/etc/default/grub`` and ``grub.d/*.cfg`` of ``root`` assign, in shell order.
+
+    Only plain assignments are understood (``$VAR`` expands to an earlier value); command
+    substitutions and anything else a shell would do are ignored, never run.
+    """
+    settings: dict[str, str] = {}
+    files = [root / "etc/default/grub", *sorted((root / "etc/default/grub.d").glob("*.cfg"))]
+    for path in files:
+        try:
+            text = path.read_text(errors="replace")
+        except OSError:
+            continue
+        for line in text.splitlines():
+            key, sep, value = line.strip().removeprefix("export ").partition("=")
+            if not sep or not _NAME.fullmatch(key) or "`" in value or "$(" in value:
+                continue
+            try:
+                words = shlex.split(value, comments=True)
+            except ValueError:
+                continue
+            settings[key] = _VAR.sub(lambda m: settings.get(m.group(1) or m.group(2), ""), " ".join(words)).strip()
+    return settings
+
+
+def version_key(version: str) -> list[tuple[int, str]]:
+    """Sort key for kernel versions: numbers compare as numbers (6.10 after 6.9)."""
+    return [(int(part), "") if part.isdigit() else (-1, part) for part in re.findall(r"\d+|\D+", version)]
+
+
+def kernel(root: Path) -> tuple[str, str] | None:
+    """The newest kernel in ``root/boot`` that has an initramfs, as (kernel, initramfs) file names."""
+    found = []
+    for image in (root / "boot").glob("vmlinuz-*"):
+        version = image.name.removeprefix("vmlinuz-")
+        initrd = next((n.format(version) for n in _INITRDS if (root / "boot" / n.format(version)).is_file()), None)
+        if initrd:
+            found.append((version_key(version), image.name, initrd))
+    return max(found)[1:] if found else None
+
+
+def quote(word: str) -> str:
+    """A word as GRUB's shell-like parser reads it back unchanged."""
+    if re.fullmatch(r"[\w./,:=+@%-]+", word):
+        return word
+    return "'" + word.replace("'", "'\\''") + "'"
+
+
+def linux_entry(title: str, target: BootTarget, fs_uuid: str, cmdline: str, entry_id: str | None = None) -> list[str]:
+    """A menu entry booting ``target`` (its root is mounted from its own subvolume)."""
+    found = kernel(target.root)
+    if found is None:
+        return [f"# snapshot {target.snapshot}: no kernel with an initramfs in /{target.subvolume}/boot"]
+    image, initrd = (f"/{target.subvolume}/boot/{name}" for name in found)
+    args = f"root=UUID={fs_uuid} rootflags=subvol={quote(target.subvolume)} ro {cmdline}".strip()
+    return [
+        f"menuentry {quote(title)} --class gnu-linux{f' --id {entry_id}' if entry_id else ''} {{",
+        f"\tlinux {quote(image)} {args}",
+        f"\tinitrd {quote(initrd)}",
+        "}",
+    ]
+
+
+def cmdline(root: Path) -> str:
+    settings = read_settings(root)
+    return " ".join(filter(None, (settings.get("GRUB_CMDLINE_LINUX"), settings.get("GRUB_CMDLINE_LINUX_DEFAULT"))))
+
+
+def _terminal(settings: dict[str, str]) -> list[str]:
+    both = settings.get("GRUB_TERMINAL", "")
+    inputs, outputs = settings.get("GRUB_TERMINAL_INPUT", both), settings.get("GRUB_TERMINAL_OUTPUT", both)
+    lines = []
+    if "serial" in f"{inputs} {outputs}".split():
+        lines.append(settings.get("GRUB_SERIAL_COMMAND", "serial"))
+    if inputs:
+        lines.append(f"terminal_input {inputs}")
+    if outputs:
+        lines.append(f"terminal_output {outputs}")
+    return lines
+
+
+def render(ctx: DeployContext, settings: dict[str, str], extra: Sequence[str] = ()) -> str:
+    """The whole ``grub.cfg`` for ``ctx`` with the deployed snapshot's ``settings``; ``extra`` lines
+    (other systems' entries) go last."""
+    assert ctx.default is not None
+    release = osrelease.read(ctx.default.root)
+    name = release.get("PRETTY_NAME") or release.get("NAME") or "Linux"
+    lines = [
+        "# Written by ash (ash-grub) from the snapshot tree at every deploy and rollback: do not edit.",
+        "# Settings come from /etc/default/grub of the deployed snapshot.",
+        f"set timeout={settings.get('GRUB_TIMEOUT', '5')}",
+        *([f"set timeout_style={settings['GRUB_TIMEOUT_STYLE']}"] if settings.get("GRUB_TIMEOUT_STYLE") else []),
+        "set default=0",
+        "insmod part_msdos",
+        "insmod part_gpt",
+        "insmod btrfs",
+        f"search --no-floppy --fs-uuid --set=root {ctx.fs_uuid}",
+        *_terminal(settings),
+        "",
+        *linux_entry(f"{name}, snapshot {ctx.default.snapshot}", ctx.default, ctx.fs_uuid, cmdline(ctx.default.root), "ash-default"),
+    ]
+    if ctx.fallback is not None:
+        title = f"{name}, last booted deployment (snapshot {ctx.fallback.snapshot})"
+        lines += linux_entry(title, ctx.fallback, ctx.fs_uuid, cmdline(ctx.fallback.root), "ash-previous")
+    lines.append("submenu 'Snapshots (read-only)' --id ash-snapshots {")
+    for snap in ctx.snapshots:
+        title = f"snapshot {snap.snapshot}" + (f" - {snap.description.splitlines()[0]}" if snap.description.strip() else "")
+        lines += ["\t" + line for line in linux_entry(title, snap, ctx.fs_uuid, cmdline(snap.root))]
+    lines.append("}")
+    lines += extra
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,65 @@
+"""Installing GRUB onto a new system, with the GRUB of the system itself (run in a chroot of it).
+
+GRUB's files live in the store, ``<store>/boot/grub`` (prefix ``/<store subvolume>/boot/grub``), so
+they are shared by every deployment and the menu written at deploy is the one GRUB reads.
+
+* BIOS: ``grub-install --target=i386-pc`` in a chroot of the deployment, with the store mounted at
+  ``/.snapshots``: the target's own udevadm and grub-probe find the disk and the prefix.
+* UEFI: ``grub-mkimage`` builds a removable-media ``BOOTX64.EFI`` with an embedded configuration that
+  finds the filesystem by UUID, and mtools copy it to ``\\EFI\\BOOT\\`` of the EFI system partition,
+  which is never mounted (this also works where the kernel cannot mount FAT). The fallback path needs
+  no NVRAM boot entry, so no efibootmgr either.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from ashcore.chroot import Bind, Chroot
+from ashcore.errors import AshError
+from ashcore.models import DeployContext
+from ashcore.run import run
+
+EFI_MODULES = (
+    "part_gpt part_msdos btrfs fat search search_fs_uuid normal configfile linux echo test "
+    "serial terminal efi_gop all_video gzio"
+).split()
+PLATFORMS = {"bios": "i386-pc", "uefi": "x86_64-efi"}
+
+
+def grub_dir(ctx: DeployContext) -> Path:
+    return ctx.store / "boot/grub"
+
+
+def install(ctx: DeployContext, disk: Path, firmware: str, esp: Path | None) -> None:
+    platform = PLATFORMS.get(firmware)
+    if platform is None:
+        raise AshError(f"ash-grub installs GRUB for {' or '.join(PLATFORMS)}, not {firmware!r}")
+    modules = ctx.deployment / "usr/lib/grub" / platform
+    if not modules.is_dir():
+        package = {"bios": "grub-pc-bin", "uefi": "grub-efi-amd64-bin"}[firmware]
+        raise AshError(
+            f"snapshot {ctx.snapshot} has no GRUB for {firmware.upper()} (/usr/lib/grub/{platform})",
+            hint=f"include its package in the system (on Debian: {package})",
+        )
+    grub_dir(ctx).mkdir(parents=True, exist_ok=True)
+    store = Bind(ctx.store, "/.snapshots", readonly=False)
+    if firmware == "bios":
+        chroot = Chroot(root=ctx.deployment, snapshot=ctx.snapshot, binds=[store])
+        chroot.run(["grub-install", "--target=i386-pc", "--boot-directory=/.snapshots/boot", "--modules=part_msdos btrfs", disk])
+        return
+    if esp is None:
+        raise AshError("GRUB for UEFI needs an EFI system partition")
+    with tempfile.TemporaryDirectory(prefix="ash-grub-") as tmp:
+        prefix = f"/{ctx.store_subvolume}/boot/grub"
+        Path(tmp, "early.cfg").write_text(
+            f"search --no-floppy --fs-uuid --set=root {ctx.fs_uuid}\nset prefix=($root){prefix}\nconfigfile $prefix/grub.cfg\n"
+        )
+        chroot = Chroot(root=ctx.deployment, snapshot=ctx.snapshot, binds=[store, Bind(Path(tmp), "/run/ash-grub", readonly=False)])
+        chroot.run(["grub-mkimage", "-O", platform, "-p", prefix, "-c", "/run/ash-grub/early.cfg",
+                    "-o", "/run/ash-grub/BOOTX64.EFI", *EFI_MODULES])  # fmt: skip
+        shutil.copytree(modules, grub_dir(ctx) / platform, dirs_exist_ok=True)
+        run(["mmd", "-D", "s", "-i", esp, "::/EFI", "::/EFI/BOOT"], capture=True)
+        run(["mcopy", "-o", "-i", esp, Path(tmp, "BOOTX64.EFI"), "::/EFI/BOOT/BOOTX64.EFI"], capture=True)

@@ -1,0 +1,74 @@
+"""Menu entries for the other systems on the machine (dual boot), found with ``os-prober``.
+
+Used when the deployed snapshot sets ``GRUB_DISABLE_OS_PROBER=false`` and has os-prober installed,
+as grub-mkconfig does. os-prober runs in a chroot of the deployment (it mounts what it probes, and
+those mounts live only in that chroot's private namespace); filesystem UUIDs are read with ``blkid``.
+"""
+
+from __future__ import annotations
+
+from ashcore.chroot import Chroot
+from ashcore.models import DeployContext
+from ashcore.run import run
+
+from .config import quote
+
+PROBER_DIRS = ("usr/bin", "usr/sbin", "bin", "sbin")
+
+
+def wanted(ctx: DeployContext, settings: dict[str, str]) -> bool:
+    return settings.get("GRUB_DISABLE_OS_PROBER") == "false" and any(
+        (ctx.deployment / d / "os-prober").exists() for d in PROBER_DIRS
+    )
+
+
+def uuid_of(device: str) -> str | None:
+    proc = run(["blkid", "--probe", "--match-tag", "UUID", "--output", "value", device], capture=True, check=False)
+    return proc.stdout.strip() or None
+
+
+def entries(ctx: DeployContext) -> list[str]:
+    """GRUB lines for every system os-prober finds (``DEVICE:LONG NAME:LABEL:TYPE`` per line)."""
+    chroot = Chroot(root=ctx.deployment, snapshot=ctx.snapshot)
+    found = chroot.run(["os-prober"], capture=True, check=False).stdout or ""
+    lines = []
+    for line in found.splitlines():
+        fields = line.strip().split(":")
+        if len(fields) < 4:
+            continue
+        device, long_name, label, kind = fields[0], fields[1] or fields[2], fields[2], fields[3]
+        if kind == "linux":
+            lines += _linux(chroot, device, long_name)
+            continue
+        device, _, loader = device.partition("@")  # efi: /dev/sda1@/EFI/Microsoft/Boot/bootmgfw.efi
+        uuid = uuid_of(device)
+        if uuid is None or kind not in ("chain", "efi"):
+            lines.append(f"# os-prober found {label} on {device}, which ash-grub cannot boot")
+            continue
+        lines += [
+            f"menuentry {quote(f'{long_name} (on {device})')} --class {quote(label.lower())} {{",
+            "\tinsmod part_msdos", "\tinsmod part_gpt", "\tinsmod fat", "\tinsmod ntfs", "\tinsmod chain",
+            f"\tsearch --no-floppy --fs-uuid --set=root {uuid}",
+            f"\tchainloader {quote(loader) if loader else '+1'}",
+            "}",
+        ]  # fmt: skip
+    return lines
+
+
+def _linux(chroot: Chroot, device: str, name: str) -> list[str]:
+    """Entries for another Linux, from ``linux-boot-prober`` (``ROOT:BOOT:LABEL:KERNEL:INITRD:ARGS``)."""
+    found = chroot.run(["linux-boot-prober", device], capture=True, check=False).stdout or ""
+    lines = []
+    for line in found.splitlines():
+        fields = line.strip().split(":", 5)
+        if len(fields) < 6 or not (uuid := uuid_of(fields[1])):
+            continue
+        _, _, label, image, initrd, args = fields
+        lines += [
+            f"menuentry {quote(f'{label or name} (on {device})')} --class gnu-linux {{",
+            f"\tsearch --no-floppy --fs-uuid --set=root {uuid}",
+            f"\tlinux {quote(image)} {args.replace('^', ' ')}",
+            *([f"\tinitrd {quote(initrd)}"] if initrd else []),
+            "}",
+        ]
+    return lines

@@ -1,0 +1,39 @@
+"""The ash-grub hooks: check a deployment can boot, write the menu, install GRUB."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ashcore import hookimpl
+from ashcore.errors import AshError
+from ashcore.files import atomic_write
+from ashcore.models import DeployContext
+
+from . import config, install, osprober
+
+
+@hookimpl
+def ash_pre_deploy(context: DeployContext) -> None:
+    """Refuse a deployment GRUB could not boot: one without a kernel and its initramfs."""
+    if config.kernel(context.deployment) is None:
+        raise AshError(
+            f"snapshot {context.snapshot} has no kernel with an initramfs in /boot, so it could not boot",
+            hint="install a kernel into it first (on Debian: linux-image-amd64)",
+        )
+
+
+@hookimpl
+def ash_bootloader_update(context: DeployContext) -> None:
+    """Replace ``grub.cfg`` with the menu for ``context`` (written aside, synced, renamed over)."""
+    target = install.grub_dir(context) / "grub.cfg"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for stale in target.parent.glob(f".{target.name}.tmp-*"):  # left by an interrupted write
+        stale.unlink()
+    settings = config.read_settings(context.deployment)
+    extra = osprober.entries(context) if osprober.wanted(context, settings) else []
+    atomic_write(target, config.render(context, settings, extra))
+
+
+@hookimpl
+def ash_bootloader_install(context: DeployContext, disk: Path, firmware: str, esp: Path | None) -> None:
+    install.install(context, disk, firmware, esp)
