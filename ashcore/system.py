@@ -72,6 +72,10 @@ class System:
                     self.store.save(tree)
                 for message in notes + fixes:
                     note(message)
+                from .deploy import finish_interrupted  # an interrupted deploy is finished first
+
+                for message in finish_interrupted(self, tree):
+                    note(message)
                 yield tree
             finally:
                 self.lock_fd = None
