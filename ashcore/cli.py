@@ -563,7 +563,7 @@ def check_cmd() -> None:
     with s.store.lock() as fd:
         s.system.lock_fd = fd
         notes = s.store.clean_leftovers()
-        tree, fixes = s.store.repair(s.store.load_for_repair())
+        tree, fixes = s.store.repair(s.store.load_for_repair(), thorough=True)
         s.store.save(tree)
     for message in notes + fixes:
         print(message)

@@ -79,7 +79,7 @@ class Store:
             raise AshError(f"{self.tree_file} is unreadable ({exc})", hint="rebuild it with 'ash check'") from None
 
     def save(self, tree: Tree) -> None:
-        atomic_write(self.tree_file, json.dumps(tree.to_json(), indent=1) + "\n")
+        atomic_write(self.tree_file, json.dumps(tree.to_json(), separators=(",", ":")) + "\n")
 
     # -- the lock --------------------------------------------------------------------------------
     @contextmanager
@@ -140,18 +140,23 @@ class Store:
         notes = []
         for stale in self.state.glob(".*.tmp-*"):  # atomic_write() interrupted before its rename
             stale.unlink()
-        if not self.rootfs.is_dir():
+        try:
+            leftovers = sorted(n for n in os.listdir(self.rootfs) if n.startswith("."))
+        except FileNotFoundError:
             return notes
-        for entry in sorted(self.rootfs.iterdir()):
-            if entry.name.startswith("."):
-                btrfs.ensure_absent(entry)
-                kind, _, sid = entry.name[1:].partition("-")
-                what = {"work": "working copy", "trash": "half-deleted copy"}.get(kind, "leftover")
-                notes.append(f"removed the {what} of snapshot {sid} left by an interrupted ash")
+        for name in leftovers:
+            btrfs.ensure_absent(self.rootfs / name)
+            kind, _, sid = name[1:].partition("-")
+            what = {"work": "working copy", "trash": "half-deleted copy"}.get(kind, "leftover")
+            notes.append(f"removed the {what} of snapshot {sid} left by an interrupted ash")
         return notes
 
-    def repair(self, tree: Tree | None) -> tuple[Tree, list[str]]:
-        """Make the tree agree with the subvolumes on disk; say what was changed."""
+    def repair(self, tree: Tree | None, *, thorough: bool = False) -> tuple[Tree, list[str]]:
+        """Make the tree agree with the subvolumes on disk; say what was changed.
+
+        Every changing command runs the cheap checks; ``thorough`` (``ash check``) also compares
+        each snapshot's read-only flag with its mutability.
+        """
         notes = []
         on_disk = self.on_disk()
         if tree is None:
@@ -164,14 +169,15 @@ class Store:
             desc = "base snapshot" if sid == BASE else "recovered by ash check"
             tree.add(Snapshot(id=sid, parent=None, description=desc, mutable=not btrfs.is_readonly(self.snapshot_path(sid))))
             notes.append(f"adopted snapshot {sid} found on disk as a new tree")
+        cyclic = _in_cycles(tree)
         for snap in tree.snapshots.values():
-            if snap.parent is not None and (snap.parent not in tree or _has_cycle(tree, snap.id)):
+            if snap.parent is not None and (snap.parent not in tree or snap.id in cyclic):
                 notes.append(f"snapshot {snap.id} had a missing parent {snap.parent}; it is now a tree of its own")
                 snap.parent = None
         if BASE in tree and (tree[BASE].mutable or tree[BASE].parent is not None):
             tree[BASE].mutable, tree[BASE].parent = False, None
             notes.append("snapshot 0 is the base: made it immutable and top-level again")
-        for snap in tree.snapshots.values():
+        for snap in tree.snapshots.values() if thorough else ():
             path = self.snapshot_path(snap.id)
             if btrfs.is_readonly(path) == snap.mutable:
                 btrfs.set_readonly(path, not snap.mutable)
@@ -186,12 +192,19 @@ class Store:
             return None
 
 
-def _has_cycle(tree: Tree, start: int) -> bool:
-    seen = {start}
-    node = tree[start].parent
-    while node is not None and node in tree:
-        if node in seen:
-            return True
-        seen.add(node)
-        node = tree[node].parent
-    return False
+def _in_cycles(tree: Tree) -> set[int]:
+    """Snapshots whose chain of parents loops (a damaged tree file); one pass over the tree."""
+    state: dict[int, int] = {}  # 1: on the current path, 2: known to reach a root
+    looping: set[int] = set()
+    for start in tree.snapshots:
+        path = []
+        node: int | None = start
+        while node is not None and node in tree and node not in state:
+            state[node] = 1
+            path.append(node)
+            node = tree[node].parent
+        if node is not None and state.get(node) == 1:
+            looping.update(path[path.index(node):])
+        for n in path:
+            state[n] = 2
+    return looping

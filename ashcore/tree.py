@@ -29,7 +29,8 @@ class Snapshot:
     created: str = attrs.field(factory=now)
 
     def to_json(self) -> dict:
-        return attrs.asdict(self)
+        return {"id": self.id, "parent": self.parent, "description": self.description, "mutable": self.mutable,
+                "created": self.created}  # fmt: skip
 
 
 class TreeFormatError(ValueError):
@@ -51,20 +52,15 @@ class Tree:
     def __getitem__(self, snapshot_id: int) -> Snapshot:
         return self.snapshots[snapshot_id]
 
-    def children(self, snapshot_id: int | None) -> list[Snapshot]:
-        return sorted((s for s in self.snapshots.values() if s.parent == snapshot_id), key=lambda s: s.id)
-
     def descendants(self, snapshot_id: int) -> list[int]:
         """Every descendant of ``snapshot_id``, each once, parents before children (pre-order)."""
-        by_parent: dict[int | None, list[int]] = {}
-        for s in self.snapshots.values():
-            by_parent.setdefault(s.parent, []).append(s.id)
+        by_parent = self._by_parent()
         order: list[int] = []
-        stack = sorted(by_parent.get(snapshot_id, []), reverse=True)
+        stack = [s.id for s in reversed(by_parent.get(snapshot_id, []))]
         while stack:
             sid = stack.pop()
             order.append(sid)
-            stack.extend(sorted(by_parent.get(sid, []), reverse=True))
+            stack.extend(s.id for s in reversed(by_parent.get(sid, [])))
         return order
 
     def subtree(self, snapshot_id: int) -> list[int]:
@@ -124,19 +120,24 @@ class Tree:
             snapshots[snap.id] = snap
         return cls(snapshots=snapshots, distro=data.get("distro"), next_id=int(data.get("next_id", 1)))
 
-    def nested(self, current: int | None = None) -> list[dict]:
-        """The tree as nested dicts, for ``--json``."""
-
-        def node(s: Snapshot) -> dict:
-            return {**s.to_json(), "current": s.id == current, "children": [node(c) for c in self.children(s.id)]}
-
-        return [node(s) for s in self.children(None)]
-
-    def render(self, current: int | None = None) -> str:
-        """The seed's drawing: ``root - root`` then one line per snapshot, ``*`` after the current one."""
+    def _by_parent(self) -> dict[int | None, list[Snapshot]]:
         by_parent: dict[int | None, list[Snapshot]] = {}
         for s in sorted(self.snapshots.values(), key=lambda s: s.id):
             by_parent.setdefault(s.parent, []).append(s)
+        return by_parent
+
+    def nested(self, current: int | None = None) -> list[dict]:
+        """The tree as nested dicts, for ``--json``."""
+        by_parent = self._by_parent()
+
+        def node(s: Snapshot) -> dict:
+            return {**s.to_json(), "current": s.id == current, "children": [node(c) for c in by_parent.get(s.id, [])]}
+
+        return [node(s) for s in by_parent.get(None, [])]
+
+    def render(self, current: int | None = None) -> str:
+        """The seed's drawing: ``root - root`` then one line per snapshot, ``*`` after the current one."""
+        by_parent = self._by_parent()
         lines = ["root - root"]
         stack: list[tuple[Snapshot, str, bool]] = [
             (s, "", i == len(by_parent.get(None, [])) - 1) for i, s in enumerate(by_parent.get(None, []))

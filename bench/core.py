@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""Core benchmarks; prints JSON. Run as root: ``.venv/bin/python bench/core.py``.
+
+* ``ash --help`` and ``ash tree`` wall time on a store of 1,000 snapshots, with every installed
+  plugin loaded (goal: ``ash tree`` under 150 ms);
+* ``ash clone`` beside a bare ``btrfs subvolume snapshot`` of the same subvolume (goal: within 100 ms);
+* a no-op transaction, ``ash run <snapshot> true``.
+
+Each figure is the median (and minimum) of several runs, in milliseconds. The store lives on a
+loop-mounted btrfs image that the script creates and removes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+from ashcore import btrfs
+from ashcore.store import Store
+from ashcore.tree import Snapshot, Tree
+
+ASH = [str(Path(sys.executable).with_name("ash"))]
+SNAPSHOTS = 1000
+
+
+def timed(argv: list[str], runs: int, setup=None) -> dict:
+    samples = []
+    for _ in range(runs):
+        if setup:
+            setup()
+        start = time.perf_counter()
+        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+        samples.append((time.perf_counter() - start) * 1000)
+    return {"median_ms": round(statistics.median(samples), 1), "min_ms": round(min(samples), 1), "runs": runs}
+
+
+def busybox_root(where: Path) -> Path:
+    root = where / "root"
+    (root / "bin").mkdir(parents=True)
+    (root / "etc").mkdir()
+    shutil.copy(shutil.which("busybox"), root / "bin/busybox")
+    for applet in ("sh", "true"):
+        (root / "bin" / applet).symlink_to("busybox")
+    (root / "etc/os-release").write_text("ID=benchos\n")
+    return root
+
+
+def populate(store: Store, count: int) -> None:
+    """Grow the store to ``count`` snapshots (a tree of 10 trees of 100) without going through the CLI."""
+    tree = store.load()
+    for sid in range(1, count):
+        parent = None if sid % 100 == 1 else (sid - 1 if sid % 3 else sid - 2)
+        tree.add(Snapshot(id=sid, parent=parent, description=f"benchmark snapshot {sid}"))
+        btrfs.snapshot(store.snapshot_path(0), store.snapshot_path(sid), readonly=True)
+    tree.next_id = count
+    store.save(tree)
+
+
+def main() -> None:
+    if os.geteuid() != 0:
+        sys.exit("bench/core.py: run as root (it mounts a btrfs image)")
+    # Measure ash as installed (byte-compiled), even where PYTHONDONTWRITEBYTECODE is set.
+    subprocess.run([sys.executable, "-m", "compileall", "-q", Path(__file__).resolve().parents[1]], check=False)
+    with ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ash-bench-")))
+        image, mnt = tmp / "fs.img", tmp / "mnt"
+        mnt.mkdir()
+        with open(image, "wb") as f:
+            f.truncate(8 << 30)
+        subprocess.run(["mkfs.btrfs", "-q", image], check=True, capture_output=True)
+        subprocess.run(["mount", "-o", "loop", image, mnt], check=True)
+        stack.callback(subprocess.run, ["umount", mnt], check=True)
+        ash = [*ASH, "--sysroot", str(mnt)]
+        subprocess.run([*ash, "init", "--from", busybox_root(tmp)], check=True, stdout=subprocess.DEVNULL)
+        store = Store(mnt)
+        populate(store, SNAPSHOTS)
+        subprocess.run([*ash, "tree"], check=True, stdout=subprocess.DEVNULL)  # warm caches
+
+        plugins = json.loads(subprocess.run([*ash, "plugins", "--json"], check=True, capture_output=True, text=True).stdout)
+        bare_target = store.path / "bare"
+
+        def drop_bare() -> None:
+            if bare_target.exists():
+                btrfs.delete(bare_target)
+
+        results = {
+            "snapshots": SNAPSHOTS,
+            "plugins_loaded": [p["name"] for p in plugins],
+            "python": sys.version.split()[0],
+            "ash --help": timed([*ash, "--help"], 15),
+            "ash tree": timed([*ash, "tree"], 15),
+            "ash tree --json": timed([*ash, "tree", "--json"], 15),
+            "bare btrfs subvolume snapshot": timed(
+                ["btrfs", "subvolume", "snapshot", "-r", str(store.snapshot_path(1)), str(bare_target)], 10, setup=drop_bare
+            ),
+            "ash clone": timed([*ash, "clone", "1"], 10),
+            "ash run <snapshot> true (no-op transaction)": timed([*ash, "run", "2", "true"], 10),
+        }
+        drop_bare()
+        results["clone overhead over bare snapshot (ms)"] = round(
+            results["ash clone"]["median_ms"] - results["bare btrfs subvolume snapshot"]["median_ms"], 1
+        )
+        print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
