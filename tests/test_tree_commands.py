@@ -135,3 +135,59 @@ def _flat(nodes):
         out.append(n)
         out.extend(_flat(n["children"]))
     return out
+
+
+def test_init_from_an_archive(ash, busybox_root, tmp_path):
+    import subprocess
+
+    archive = tmp_path / "root.tar"
+    subprocess.run(["tar", "-C", busybox_root, "-cf", archive, "."], check=True)
+    ash("init", "--from", archive)
+    assert (ash.snapshot(0) / "bin/busybox").exists()
+    again = ash("init", "--from", archive, check=False)
+    assert again.returncode == 1 and "already holds a snapshot store" in again.stderr
+
+
+def test_init_refuses_what_is_not_btrfs(tmp_path, busybox_root):
+    from ashcore.testing import Ash
+
+    out = Ash(tmp_path)("init", "--from", busybox_root, check=False)
+    assert out.returncode == 1
+    assert "not btrfs" in out.stderr.splitlines()[0]
+
+
+def test_commands_without_a_store_say_so(ash):
+    out = ash("tree", check=False)
+    assert out.returncode == 1
+    assert out.stderr.splitlines() == [f"ash: error: no snapshot store at {ash.store}",
+                                       "hint: create one with 'ash init', or point --sysroot at an ash system"]
+
+
+def test_current_without_deployment(store):
+    out = store("current", check=False)
+    assert out.returncode == 1 and "no snapshot is booted or deployed yet" in out.stderr
+    assert json.loads(store("current", "--json").stdout) == {"current": None, "booted": None, "deployed": None}
+
+
+def test_chroot_keeps_changes_only_on_success(store):
+    store("clone", "0")
+    store("chroot", "1", input="touch /kept\nexit 0\n")
+    assert (store.snapshot(1) / "kept").exists()
+    out = store("chroot", "1", input="touch /dropped\nexit 3\n", check=False)
+    assert out.returncode == 3
+    assert "snapshot 1 left unchanged" in out.stderr
+    assert not (store.snapshot(1) / "dropped").exists()
+    assert btrfs.is_readonly(store.snapshot(1))
+
+
+def test_run_passes_options_to_the_command(store):
+    store("clone", "0")
+    out = store("run", "1", "ls", "-a", "/")
+    assert ".." in out.stdout.split()
+
+
+def test_unlock_clears_a_leftover_working_copy(store):
+    store("clone", "0")
+    btrfs.snapshot(store.snapshot(1), store.store / "rootfs/.work-1", readonly=False)
+    store("unlock", "1")
+    assert not (store.store / "rootfs/.work-1").exists()
