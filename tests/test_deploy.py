@@ -1,0 +1,400 @@
+"""Deploy, rollback, the atomic switch, user hooks, etc-update and live-chroot, through the real CLI and
+the real ash-grub plugin, on a real btrfs store whose snapshots carry (dummy) kernels.
+
+What GRUB would boot is read back from the generated grub.cfg (:func:`grub_default`): the default
+entry's kernel, initramfs and ``rootflags=subvol=`` must all exist on the filesystem.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+
+from ashcore import btrfs
+from ashcore.testing import Ash, digest, env_with, make_plugin, pip_install
+
+KERNEL = "6.1.0-9-amd64"
+
+
+@pytest.fixture(scope="session")
+def bootable_root(busybox_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The busybox root with what a bootable snapshot has: a kernel and initramfs in /boot (dummy
+    files: nothing boots them here), /etc/default/grub, and state under /var."""
+    root = tmp_path_factory.mktemp("bootable") / "root"
+    shutil.copytree(busybox_root, root, symlinks=True)
+    (root / "boot").mkdir()
+    for name in (f"vmlinuz-{KERNEL}", f"initrd.img-{KERNEL}", "vmlinuz-5.10.0-1-amd64", "initrd.img-5.10.0-1-amd64"):
+        (root / "boot" / name).write_text(name)
+    (root / "etc/default").mkdir()
+    (root / "etc/default/grub").write_text('GRUB_TIMEOUT=3\nGRUB_CMDLINE_LINUX="console=ttyS0,115200"\n')
+    (root / "var/log").mkdir()
+    (root / "var/log/base.log").write_text("from the snapshot\n")
+    return root
+
+
+@pytest.fixture
+def system(sysroot: Path, bootable_root: Path) -> Ash:
+    """A store on a sysroot laid out like an installed system: shared ``home`` and ``var`` subvolumes."""
+    for name in ("home", "var"):
+        btrfs.create(sysroot / name)
+    ash = Ash(sysroot)
+    ash("init", "--from", bootable_root)
+    return ash
+
+
+def fs_top(ash: Ash) -> Path:
+    """The mount point of the top of the filesystem (the test fixture's btrfs mount)."""
+    return ash.sysroot.parent
+
+
+def grub_default(ash: Ash) -> tuple[int, str]:
+    """What GRUB boots by default with the generated grub.cfg: (snapshot, deployment id).
+
+    Checks that the kernel, the initramfs and the root subvolume of that entry exist.
+    """
+    cfg = (ash.store / "boot/grub/grub.cfg").read_text()
+    default = int(re.search(r"^set default=(\d+)$", cfg, re.M).group(1))
+    top_level = re.findall(r"^menuentry .*?\{\n(.*?)^\}", cfg, re.M | re.S)
+    body = top_level[default]
+    kernel = re.search(r"^\s*linux (\S+) (.*)$", body, re.M)
+    initrd = re.search(r"^\s*initrd (\S+)$", body, re.M).group(1)
+    subvol = re.search(r"rootflags=subvol=(\S+)", kernel.group(2)).group(1)
+    top = fs_top(ash)
+    for path in (kernel.group(1), initrd):
+        assert (top / path.lstrip("/")).is_file(), f"GRUB would not find {path}"
+    root = top / subvol
+    assert btrfs.is_subvolume(root), f"GRUB would boot the missing subvolume {subvol}"
+    assert f"root=UUID={fs_uuid(ash)} " in kernel.group(2)
+    return int((root / "usr/lib/ash/snapshot").read_text()), root.name
+
+
+def fs_uuid(ash: Ash) -> str:
+    from ashcore.disks import fs_uuid as uuid_of
+
+    return uuid_of(ash.store)
+
+
+def store_digest(ash: Ash) -> dict[str, str]:
+    """The store's contents, but for the lock file (every run writes its pid there)."""
+    found = digest(ash.store)
+    found.pop("ash/lock", None)
+    return found
+
+
+def deploy_state(ash: Ash) -> dict:
+    return json.loads((ash.store / "ash/deploy.json").read_text())
+
+
+def deployments(ash: Ash) -> list[str]:
+    return sorted(p.name for p in (ash.store / "deploy").iterdir())
+
+
+def test_deploy_makes_a_deployment_and_the_menu(system):
+    system("clone", "0", "--desc", "workstation")
+    out = system("deploy", "1")
+    assert out.stdout == "deployed snapshot 1 (deployment 1-1); it boots next\n"
+    assert grub_default(system) == (1, "1-1")
+    assert system("current").stdout == "1\n"
+    assert "└── 1*- workstation" in system("tree").stdout
+    root = system.store / "deploy/1-1"
+    assert not btrfs.is_readonly(root), "a deployment is writable; it is mounted read-only"
+    assert (root / "usr/lib/ash/snapshot").read_text() == "1\n"
+    uuid = fs_uuid(system)
+    sub = f"{system.sysroot.name}/.snapshots"
+    fstab = (root / "etc/fstab").read_text().splitlines()
+    assert fstab[1:7] == [
+        f"UUID={uuid} / btrfs subvol={sub}/deploy/1-1,ro,noatime 0 0",
+        f"UUID={uuid} /.snapshots btrfs subvol={sub},noatime 0 0",
+        f"UUID={uuid} /home btrfs subvol={system.sysroot.name}/home,noatime 0 0",
+        f"UUID={uuid} /var btrfs subvol={system.sysroot.name}/var,noatime 0 0",
+        "tmpfs /tmp tmpfs nosuid,nodev,mode=1777 0 0",
+        "/.snapshots/deploy/1-1/etc /etc none bind 0 0",
+    ]
+    assert not (system.snapshot(1) / "usr/lib/ash/snapshot").exists(), "the snapshot itself is untouched"
+    cfg = (system.store / "boot/grub/grub.cfg").read_text()
+    assert "set timeout=3" in cfg and "console=ttyS0,115200" in cfg
+    assert f"/boot/vmlinuz-{KERNEL} " in cfg and "vmlinuz-5.10" not in cfg, "the newest kernel only"
+    assert "snapshot 0 - base snapshot" in cfg and "snapshot 1 - workstation" in cfg
+    assert f"rootflags=subvol={sub}/rootfs/snapshot-0 " in cfg, "each snapshot boots from its own subvolume"
+
+
+def test_mutable_snapshot_deploys_writable(system):
+    system("clone", "0")
+    system("mutable", "1")
+    system("deploy", "1")
+    assert ",rw,noatime 0 0" in (system.store / "deploy/1-1/etc/fstab").read_text().splitlines()[1]
+
+
+def test_previous_deployment_stays_bootable_and_old_ones_go(system):
+    for _ in range(3):
+        system("clone", "0")
+    system("deploy", "1")
+    system("deploy", "2")
+    cfg = (system.store / "boot/grub/grub.cfg").read_text()
+    assert "last booted deployment (snapshot 1)" in cfg and "/deploy/1-1/boot/" in cfg
+    system("deploy", "3")
+    assert deployments(system) == ["2-2", "3-3"], "only the default and the previous deployment are kept"
+    assert deploy_state(system)["previous"] == {"id": "2-2", "snapshot": 2}
+    out = system("del", "-y", "3", check=False)
+    assert out.returncode == 2 and "deployed" in out.stderr
+
+
+def test_rollback(system):
+    system("clone", "0")
+    system("clone", "0")
+    assert system("rollback", check=False).stderr.startswith("ash: error: there is no previous deployment")
+    system("deploy", "1")
+    system("deploy", "2")
+    assert system("rollback").stdout == "rolled back to snapshot 1 (deployment 1-1); it boots next\n"
+    assert grub_default(system) == (1, "1-1")
+    assert "last booted deployment (snapshot 2)" in (system.store / "boot/grub/grub.cfg").read_text()
+    system("rollback")
+    assert grub_default(system) == (2, "2-2")
+    assert deployments(system) == ["1-1", "2-2"]
+
+
+def test_shared_var_gets_what_is_missing_and_keeps_what_it_has(system):
+    (system.sysroot / "var/log").mkdir()
+    (system.sysroot / "var/log/base.log").write_text("the running system's log\n")
+    system("clone", "0")
+    system("run", "1", "sh", "-c", "mkdir -p /var/lib/newpkg && echo state > /var/lib/newpkg/db")
+    system("deploy", "1")
+    assert (system.sysroot / "var/lib/newpkg/db").read_text() == "state\n"
+    assert (system.sysroot / "var/log/base.log").read_text() == "the running system's log\n"
+
+
+def test_user_hooks(system, tmp_path):
+    hooks = system.sysroot / "etc/ash/hooks"
+    (hooks / "pre-deploy.d").mkdir(parents=True)
+    (hooks / "post-deploy.d").mkdir(parents=True)
+    log = tmp_path / "hooks.log"
+    for name in ("pre-deploy.d/10-record", "pre-deploy.d/20-record", "post-deploy.d/10-record"):
+        script = hooks / name
+        script.write_text(f'#!/bin/sh\necho "{name} $ASH_SNAPSHOT $ASH_SYSROOT $ASH_DEPLOYMENT $(cat "$ASH_DEPLOYMENT/usr/lib/ash/snapshot")" >> {log}\n')
+        script.chmod(0o755)
+    (hooks / "pre-deploy.d/15-not-executable").write_text("#!/bin/sh\nexit 1\n")
+    system("clone", "0")
+    system("deploy", "1")
+    root = system.store / "deploy/1-1"
+    assert log.read_text().splitlines() == [
+        f"{name} 1 {system.sysroot} {root} 1" for name in ("pre-deploy.d/10-record", "pre-deploy.d/20-record", "post-deploy.d/10-record")
+    ]
+    failing = hooks / "post-deploy.d/20-fail"
+    failing.write_text("#!/bin/sh\nexit 3\n")
+    failing.chmod(0o755)
+    system("clone", "0")
+    out = system("deploy", "2")
+    assert "post-deploy hook" in out.stderr and "status 3" in out.stderr
+    assert grub_default(system) == (2, "2-2"), "a failing post-deploy hook leaves the deployment"
+    failing.rename(hooks / "pre-deploy.d/12-fail")
+    before = store_digest(system)
+    out = system("deploy", "1", check=False)
+    assert out.returncode == 1
+    assert out.stderr.strip().splitlines()[-1].startswith("ash: error: pre-deploy hook")
+    assert store_digest(system) == before, "a failing pre-deploy hook changes nothing"
+
+
+def test_snapshot_without_kernel_is_refused(system):
+    system("deploy", "0")
+    system("clone", "0")
+    system("run", "1", "sh", "-c", "rm /boot/vmlinuz-*")
+    before = store_digest(system)
+    out = system("deploy", "1", check=False)
+    assert out.returncode == 1 and "snapshot 1 has no kernel with an initramfs" in out.stderr
+    assert store_digest(system) == before
+
+
+def test_deploy_needs_exactly_one_bootloader(system, tmp_path, plugin_site):
+    system("clone", "0")
+    out = system("deploy", "1", check=False, env={"ASH_DISABLED_PLUGINS": "grub"})
+    assert out.stderr.startswith("ash: error: a deploy needs exactly one bootloader plugin, found none\n")
+    pip_install(make_plugin(tmp_path, "ash-other", "ash_otherboot", BOOTLOADER_PLUGIN), plugin_site)
+    out = system("deploy", "1", check=False, env=env_with(plugin_site))
+    assert "exactly one bootloader plugin, found " in out.stderr and "grub" in out.stderr and "otherboot" in out.stderr
+    assert not (system.store / "deploy").exists()
+
+
+# A bootloader plugin that records what it is told (in the store), standing in for a second bootloader.
+BOOTLOADER_PLUGIN = """\
+    import json
+    from ashcore import hookimpl
+
+    def _record(context, name, **extra):
+        out = context.store / f"{name}.json"
+        seen = json.loads(out.read_text()) if out.exists() else []
+        seen.append({"snapshot": context.snapshot, "deployment": str(context.deployment),
+                     "previous": context.previous, **extra})
+        out.write_text(json.dumps(seen))
+
+    @hookimpl
+    def ash_pre_deploy(context):
+        if (context.deployment / "refuse-me").exists():
+            raise RuntimeError("this snapshot is refused")
+        _record(context, "pre_deploy", exists=context.deployment.is_dir())
+
+    @hookimpl
+    def ash_bootloader_update(context):
+        _record(context, "bootloader_update", default=str(context.default.root),
+                fallback=str(context.fallback.root) if context.fallback else None,
+                snapshots=[s.snapshot for s in context.snapshots])
+
+    @hookimpl
+    def ash_post_deploy(context):
+        _record(context, "post_deploy")
+"""
+
+
+@pytest.fixture
+def recorder(system, tmp_path, plugin_site):
+    """ash with the recording bootloader plugin instead of ash-grub."""
+    pip_install(make_plugin(tmp_path, "ash-recorder", "ash_recorder", BOOTLOADER_PLUGIN), plugin_site)
+    env = env_with(plugin_site, ASH_DISABLED_PLUGINS="grub")
+
+    def ash(*args, **kw):
+        return system(*args, env=env, **kw)
+
+    return ash
+
+
+def recorded(system, name):
+    return json.loads((system.store / f"{name}.json").read_text())
+
+
+def test_hook_ash_pre_deploy(system, recorder):
+    recorder("clone", "0")
+    recorder("deploy", "1")
+    assert recorded(system, "pre_deploy") == [
+        {"snapshot": 1, "deployment": str(system.store / "deploy/1-1"), "previous": None, "exists": True}
+    ]
+    recorder("run", "1", "touch", "/refuse-me")
+    before = store_digest(system)
+    out = recorder("deploy", "1", check=False)
+    assert out.returncode == 1 and "this snapshot is refused" in out.stderr
+    assert store_digest(system) == before
+
+
+def test_hook_ash_bootloader_update(system, recorder):
+    recorder("clone", "0")
+    recorder("deploy", "1")
+    recorder("deploy", "0")
+    recorder("rollback")
+    calls = recorded(system, "bootloader_update")
+    dep = lambda i: str(system.store / "deploy" / i)  # noqa: E731
+    assert calls == [
+        {"snapshot": 1, "deployment": dep("1-1"), "previous": None, "default": dep("1-1"), "fallback": None, "snapshots": [0, 1]},
+        {"snapshot": 0, "deployment": dep("0-2"), "previous": 1, "default": dep("0-2"), "fallback": dep("1-1"), "snapshots": [0, 1]},
+        {"snapshot": 1, "deployment": dep("1-1"), "previous": 0, "default": dep("1-1"), "fallback": dep("0-2"), "snapshots": [0, 1]},
+    ]
+
+
+def test_hook_ash_post_deploy(system, recorder):
+    recorder("clone", "0")
+    recorder("deploy", "1")
+    assert [c["snapshot"] for c in recorded(system, "post_deploy")] == [1]
+    assert deploy_state(system)["bootloader_pending"] is False
+
+
+# -- crash safety ----------------------------------------------------------------------------------
+
+DEPLOY_POINTS = ["deploy:created", "deploy:prepared", "write:deploy.json", "deploy:pending", "write:grub.cfg",
+                 "deploy:bootloader", "deploy:switched", "deploy:collected"]  # fmt: skip
+
+
+@pytest.mark.parametrize("point", DEPLOY_POINTS)
+def test_power_cut_at_every_step_of_a_deploy_boots_old_or_new(system, point):
+    """SIGKILL ash at each step of deploying 3 over 2 (1 is the previous); GRUB must boot 2 or 3, and
+    the next ash run must finish or forget the deploy so that everything agrees again."""
+    for _ in range(3):
+        system("clone", "0")
+    system("deploy", "1")
+    system("deploy", "2")
+    killed = system("deploy", "3", check=False, env={"ASH_FAILPOINT": point})
+    assert killed.returncode == -9, killed
+    booted, _ = grub_default(system)
+    assert booted in (2, 3)
+    system("tmp")  # any command that changes the store first finishes an interrupted deploy
+    after, dep = grub_default(system)
+    assert after == booted or (booted, after) == (2, 3), "what boots never goes back once switched"
+    state = deploy_state(system)
+    assert state["bootloader_pending"] is False
+    assert (state["snapshot"], state["default"]["id"]) == (after, dep)
+    assert system("current").stdout == f"{after}\n"
+    system("deploy", "3")
+    assert grub_default(system)[0] == 3
+    assert deployments(system) == sorted([state["default"]["id"], deploy_state(system)["default"]["id"]]), (
+        "the next deploy removes whatever the interrupted one left"
+    )
+
+
+@pytest.mark.parametrize("point", ["write:deploy.json", "deploy:pending", "write:grub.cfg", "deploy:bootloader"])
+def test_power_cut_during_rollback(system, point):
+    system("clone", "0")
+    system("deploy", "0")
+    system("deploy", "1")
+    assert system("rollback", check=False, env={"ASH_FAILPOINT": point}).returncode == -9
+    assert grub_default(system)[0] in (0, 1)
+    system("tmp")
+    assert grub_default(system)[0] == deploy_state(system)["snapshot"]
+
+
+# -- the running system ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def booted(system):
+    """A sysroot laid out like the booted deployment of snapshot 1: the deployment with the store,
+    /home and /var mounted where its fstab puts them (bind mounts, undone at the end)."""
+    system("clone", "0")
+    system("deploy", "1")
+    view = system.sysroot.parent / f"booted-{system.sysroot.name}"
+    view.mkdir()
+    with ExitStack() as stack:
+        stack.callback(view.rmdir)
+        for source, target in ((system.store / "deploy/1-1", view), (system.store, view / ".snapshots"),
+                               (system.sysroot / "home", view / "home"), (system.sysroot / "var", view / "var")):  # fmt: skip
+            subprocess.run(["mount", "--bind", source, target], check=True)
+            stack.callback(subprocess.run, ["umount", target], check=True)
+        yield Ash(view)
+
+
+def test_booted_system_knows_what_it_runs(system, booted):
+    system("clone", "0")
+    system("deploy", "2")
+    assert booted("current").stdout == "1\n"
+    assert json.loads(booted("current", "--json").stdout) == {"current": 1, "booted": 1, "deployed": 2}
+    out = booted("del", "-y", "1", check=False)
+    assert out.returncode == 2 and "booted" in out.stderr
+    booted("deploy", "2")
+    assert set(deployments(system)) == {"1-1", "2-3"}, "the booted deployment is the previous one and is kept"
+
+
+def test_etc_update_saves_running_etc_into_its_snapshot(system, booted):
+    (booted.sysroot / "etc/motd").write_text("changed on the running system\n")
+    (booted.sysroot / "etc/passwd").unlink()
+    with open(booted.sysroot / "etc/fstab", "a") as f:
+        f.write("/dev/sdb1 /data ext4 defaults 0 2\n")
+    assert booted("etc-update").stdout == "etc-update: /etc saved into snapshot 1\n"
+    etc = system.snapshot(1) / "etc"
+    assert (etc / "motd").read_text() == "changed on the running system\n"
+    assert not (etc / "passwd").exists()
+    fstab = (etc / "fstab").read_text()
+    assert "/dev/sdb1 /data ext4 defaults 0 2" in fstab, "the user's own lines are kept"
+    assert "/deploy/" not in fstab and " / btrfs ro,noatime 0 0" in fstab, "the snapshot gets a snapshot's lines"
+    assert btrfs.is_readonly(system.snapshot(1))
+    out = system("etc-update", check=False)
+    assert out.returncode == 1 and "is not a booted ash deployment" in out.stderr
+
+
+def test_live_chroot_changes_the_running_deployment_only(system, booted):
+    out = booted("live-chroot", input="touch /live-change; echo $ASH_SNAPSHOT\n")
+    assert out.stdout.strip() == "1"
+    assert (system.store / "deploy/1-1/live-change").exists()
+    assert not (system.snapshot(1) / "live-change").exists()
+    system("deploy", "1")
+    assert not (system.store / f"deploy/{deploy_state(system)['default']['id']}/live-change").exists()
