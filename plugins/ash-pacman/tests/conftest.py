@@ -125,6 +125,12 @@ def repo(tmp_path: Path) -> Repo:
 
 
 @pytest.fixture
+def mirror(tmp_path: Path) -> Callable[[str], Repo]:
+    """Make repositories side by side under ``tmp_path/mirror``, as on an Arch mirror (``$repo``)."""
+    return lambda name: Repo(tmp_path / "mirror" / name, name)
+
+
+@pytest.fixture
 def repo_url(repo: Repo) -> Iterator[str]:
     """The repository over HTTP on 127.0.0.1, for a pacman that runs in a chroot."""
 

@@ -230,6 +230,17 @@ def test_bootstrap_without_os_release_is_refused(bare, tmp_path):
     assert bare.ash("tree", check=False).returncode != 0
 
 
+def test_bootstrap_from_a_mirror_checks_signatures(bare, mirror, tmp_path):
+    """``--mirror URL`` serves core and extra; packages must be signed (these are not)."""
+    mirror("core").add("base", "1-1")
+    mirror("extra").add("toolc", "1.0-1")
+    error = bare.fail("init", "--bootstrap", "arch", "--mirror", f"file://{tmp_path}/mirror/$repo")
+    assert error.endswith(
+        "failed to commit transaction (download library error)"
+    )  # no base-1-1-any.pkg.tar.gz.sig
+    assert not bare.ash.snapshot(0).exists()
+
+
 def _test_keyring(repo) -> str:
     """Package a keyring holding a new signing key as archlinux-keyring; return the key's fingerprint.
     Debian's pacman-key, which the test root has, reads keyrings from /usr/share/keyrings (Arch's
