@@ -45,6 +45,7 @@ APT_GET = (
     "-o", "APT::Update::Error-Mode=any",          # an index that cannot be fetched fails the refresh
 )  # fmt: skip
 POLICY_RC_D = "usr/sbin/policy-rc.d"
+POLICY = "#!/bin/sh\n# Written by ash for one transaction: start no services.\nexit 101\n"
 
 # A Debian package name, then optionally apt's ":arch" and "=version" or "/release".
 _PACKAGE = re.compile(r"[a-z0-9][a-z0-9+.-]+(:[a-z0-9-]+)?([=/][A-Za-z0-9.+~:-]+)?")
@@ -69,10 +70,9 @@ def ash_bootstrap(target: Path, options: BootstrapOptions) -> None:
     if options.distro not in BOOTSTRAP_DEFAULTS:
         raise AshError(f"the apt plugin bootstraps only {' and '.join(BOOTSTRAP_DEFAULTS)}, not {options.distro!r}")
     release, mirror = BOOTSTRAP_DEFAULTS[options.distro]
-    release, mirror = options.release or release, options.mirror or mirror
+    release = _check(options.release or release, _WORD, "release")
+    mirror = _check(options.mirror or mirror, _MIRROR, "mirror", hint="give a URL such as http://deb.debian.org/debian")
     argv = ["debootstrap"]
-    _check(release, _WORD, "release")
-    _check(mirror, _MIRROR, "mirror", hint="give a URL such as http://deb.debian.org/debian")
     if options.variant:
         argv.append(f"--variant={_check(options.variant, _WORD, 'variant')}")
     if options.packages:
@@ -136,8 +136,16 @@ def ash_chroot_enter(chroot: Chroot) -> None:
     except (FileExistsError, FileNotFoundError):
         return
     with os.fdopen(fd, "w") as f:
-        f.write("#!/bin/sh\n# Written by ash for one transaction: start no services.\nexit 101\n")
-    chroot.on_exit(lambda: policy.unlink(missing_ok=True))
+        f.write(POLICY)
+
+    def remove() -> None:  # unless the command put a policy of its own there meanwhile
+        try:
+            if policy.read_text() == POLICY:
+                policy.unlink()
+        except (FileNotFoundError, IsADirectoryError, UnicodeDecodeError):
+            pass
+
+    chroot.on_exit(remove)
 
 
 def apt_get(chroot: Chroot, *args: str) -> None:

@@ -176,8 +176,8 @@ def fingerprint():
 
 
 def _fingerprint(root: Path) -> dict:
-    """Everything that makes a snapshot what it is: each entry's type, mode, owner, size, mtime and
-    content (sha256, or the symlink's target), plus the subvolume's identity and read-only flag."""
+    """Everything that makes a snapshot what it is: each entry's type, mode, owner, size, times and
+    content (sha256, or the symlink's target), plus the subvolume's UUID and read-only flag."""
     entries = {}
     for top, dirs, files in os.walk(root):
         for name in dirs + files:
@@ -188,7 +188,7 @@ def _fingerprint(root: Path) -> dict:
                     content = hashlib.file_digest(f, "sha256").hexdigest()
             else:
                 content = os.readlink(path) if stat.S_ISLNK(st.st_mode) else None
-            entries[os.path.relpath(path, root)] = (st.st_mode, st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns, content)
+            entries[os.path.relpath(path, root)] = (st.st_mode, st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns, st.st_ctime_ns, content)
     show = subprocess.run(["btrfs", "subvolume", "show", root], check=True, capture_output=True, text=True).stdout
-    identity = [line.split() for line in show.splitlines() if line.strip().startswith(("UUID:", "Generation:"))]
-    return {"entries": entries, "subvolume": identity, "readonly": btrfs.is_readonly(root)}
+    uuid = next(line.split()[1] for line in show.splitlines() if line.strip().startswith("UUID:"))
+    return {"entries": entries, "uuid": uuid, "readonly": btrfs.is_readonly(root)}

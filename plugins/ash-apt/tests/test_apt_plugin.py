@@ -112,7 +112,7 @@ def test_base_update_is_the_way_to_change_the_base(debian, fingerprint):
     before = fingerprint(debian.snapshot(0))
     debian("base-update")
     after = fingerprint(debian.snapshot(0))
-    assert after["readonly"] and after["subvolume"] != before["subvolume"]
+    assert after["readonly"] and after["uuid"] != before["uuid"]
     assert list((debian.snapshot(0) / "var/lib/apt/lists").glob("127.0.0.1*_Packages"))
 
 
@@ -270,7 +270,7 @@ def test_shell_metacharacters_are_never_interpreted(debian, fingerprint):
     before = fingerprint(debian.snapshot(1))
     for name in HOSTILE:
         for command in ("install", "remove"):
-            out = debian(command, "1", name, check=False)
+            out = debian(command, "1", "--", name, check=False)
             assert out.returncode == 2, (name, out.stderr)
             assert len(error_lines(out)) == 1 and "invalid package name" in error_lines(out)[0], (name, out.stderr)
     assert debian("remove", "1", "tinypkg+", check=False).returncode == 2  # '+' would mean "install"
@@ -286,6 +286,12 @@ def test_services_are_not_started(debian):
     root = debian.snapshot(1)
     assert (root / "usr/share/svcpkg/policy-rc.d-said").read_text() == "101\n"
     assert not (root / "usr/sbin/policy-rc.d").exists(), "the policy never reaches the snapshot"
+    debian("clone", "0")
+    own = "#!/bin/sh\nexit 0\n"
+    debian("run", "2", "install", "-m", "755", "/dev/stdin", "/usr/sbin/policy-rc.d", input=own)
+    debian("install", "2", "svcpkg")
+    assert (debian.snapshot(2) / "usr/sbin/policy-rc.d").read_text() == own, "a snapshot's own policy stays"
+    assert not (debian.snapshot(2) / "usr/share/svcpkg/policy-rc.d-said").exists(), "and is the one obeyed"
 
 
 @pytest.mark.slow
