@@ -42,11 +42,11 @@ def fs_uuid(path: Path) -> str:
 def parse_size(text: str) -> int:
     """``8G``, ``512M``, ``4096`` (bytes) -> bytes."""
     units = {"K": 1 << 10, "M": 1 << 20, "G": GiB, "T": 1 << 40}
-    text = text.strip().upper().removesuffix("IB").removesuffix("B")
+    number = text.strip().upper().removesuffix("IB").removesuffix("B")
     try:
-        if text and text[-1] in units:
-            return int(float(text[:-1]) * units[text[-1]])
-        return int(text)
+        if number and number[-1] in units:
+            return int(float(number[:-1]) * units[number[-1]])
+        return int(number)
     except ValueError:
         raise UsageError(f"'{text}' is not a size", hint="write it like 8G or 512M") from None
 
@@ -172,19 +172,6 @@ def unmount(target: Path) -> None:
             return
         time.sleep(0.25)
     run(["umount", "--lazy", target], capture=True, check=False)
-
-
-def require_unused(*devices: BlockDevice) -> None:
-    for device in devices:
-        if points := device.mount_points():
-            raise UsageError(f"{device.path} is in use (mounted at {', '.join(points)})", hint="unmount it first")
-
-
-def require_size(device: BlockDevice, minimum: int) -> None:
-    if device.size < minimum:
-        raise UsageError(
-            f"{device.path} is too small ({device.size / GiB:.1f} GiB; at least {minimum / GiB:.0f} GiB needed)"
-        )
 
 
 def filesystem_type(device: Path) -> str:

@@ -90,9 +90,10 @@ class Target:
             raise UsageError(f"{disk} is a partition, not a disk")
         if not part.belongs_to(whole):
             raise UsageError(f"{root} is not a partition of {disk}")
-        if (firmware == "uefi") != (esp is not None):
-            raise UsageError("UEFI needs an EFI system partition, and BIOS uses none" if esp is None or firmware == "bios"
-                             else "an EFI system partition is only for --firmware uefi")  # fmt: skip
+        if firmware == "uefi" and esp is None:
+            raise UsageError("UEFI needs an EFI system partition", hint="give it after the disk")
+        if firmware == "bios" and esp is not None:
+            raise UsageError("an EFI system partition is only for --firmware uefi")
         devices = [whole]
         if esp is not None:
             efi = BlockDevice.at(esp)

@@ -1,0 +1,113 @@
+"""The installer's refusals, on real loop-device disks: each is one line, and nothing is written.
+
+Whole installations (Debian, BIOS and UEFI, booted) are in test_boot.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from ashcore.disks import Guard
+from ashcore.testing import ASH, require_root_tools
+
+pytestmark = pytest.mark.root
+
+
+def ash(*args, **kwargs) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*ASH, *map(os.fspath, args)], capture_output=True, text=True, stdin=subprocess.DEVNULL, **kwargs)
+
+
+def refused(out: subprocess.CompletedProcess[str], reason: str) -> None:
+    assert out.returncode == 2, out
+    first = out.stderr.splitlines()[0]
+    assert first.startswith("ash: error: ") and reason in first, out.stderr
+    assert len(out.stderr.strip().splitlines()) <= 2, out.stderr
+
+
+def fingerprint(device: Path) -> str:
+    with open(device, "rb") as f:
+        return hashlib.sha256(f.read(4 << 20)).hexdigest()
+
+
+@pytest.fixture
+def disk(tmp_path):
+    """A 6 GiB loop-device disk: partition 1 of 4 GiB, partition 2 of 1 GiB (sparse)."""
+    require_root_tools("sfdisk", "partx", "blkid")
+    image = tmp_path / "disk.img"
+    with open(image, "wb") as f:
+        f.truncate(6 << 30)
+    subprocess.run(["sfdisk", "--quiet", image], input="label: dos\nstart=2048, size=4GiB\nsize=1GiB\n", text=True, check=True)
+    with Guard() as guard:
+        loop, parts = guard.attach(image)
+        yield loop, parts
+
+
+@pytest.fixture
+def other_disk(tmp_path):
+    image = tmp_path / "other.img"
+    with open(image, "wb") as f:
+        f.truncate(4 << 30)
+    subprocess.run(["sfdisk", "--quiet", image], input="label: dos\nstart=2048\n", text=True, check=True)
+    with Guard() as guard:
+        yield guard.attach(image)
+
+
+def test_refuses_what_is_not_what_it_was_told(disk, other_disk, tmp_path, busybox_root):
+    loop, (p1, p2) = disk
+    other, (q1,) = other_disk
+    before = [fingerprint(p) for p in (loop, p1, p2, q1)]
+    base = ["--from", busybox_root, "-y"]
+    refused(ash("setup", q1, loop, *base), f"{q1} is not a partition of {loop}")
+    refused(ash("setup", p1, p2, *base), f"{p2} is a partition, not a disk")
+    refused(ash("setup", loop, loop, *base), f"{loop} is not a partition of {loop}")
+    refused(ash("setup", p2, loop, *base), f"{p2} is too small (1.0 GiB; at least 3 GiB needed)")
+    refused(ash("setup", tmp_path, loop, *base), f"{tmp_path} is not a block device")
+    refused(ash("setup", p1, loop, "--firmware", "uefi", *base), "UEFI needs an EFI system partition")
+    refused(ash("setup", p1, loop, p2, *base), f"{p2} is not FAT-formatted")
+    refused(ash("setup", p1, loop, p2, "--firmware", "bios", *base), "an EFI system partition is only for --firmware uefi")
+    refused(ash("setup", p1, loop, "--firmware", "arm", *base), "unknown firmware 'arm'")
+    refused(ash("setup", p1, loop, "--image", tmp_path / "x.img", *base), "give either --image FILE or PARTITION DISK")
+    refused(ash("setup", p1, loop, "--from", busybox_root), "refusing to erase a partition without confirmation")
+    assert [fingerprint(p) for p in (loop, p1, p2, q1)] == before
+
+
+def test_refuses_a_disk_in_use(disk, tmp_path, busybox_root):
+    loop, (p1, p2) = disk
+    subprocess.run(["mkfs.btrfs", "-q", p2], check=True)
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    subprocess.run(["mount", p2, mnt], check=True)
+    try:
+        before = fingerprint(p1)
+        refused(ash("setup", p1, loop, "--from", busybox_root, "-y"), f"{loop} is in use (mounted at {mnt})")
+        assert fingerprint(p1) == before
+    finally:
+        subprocess.run(["umount", mnt], check=True)
+
+
+def test_refuses_bad_images(tmp_path, busybox_root):
+    existing = tmp_path / "taken.img"
+    existing.write_text("mine")
+    refused(ash("setup", "--image", existing, "--from", busybox_root, "-y"), f"{existing} already exists")
+    assert existing.read_text() == "mine"
+    refused(ash("setup", "--image", tmp_path / "small.img", "--size", "1G", "-y"), "1.0 GiB is too small")
+    refused(ash("setup", "--image", tmp_path / "x.img", "--size", "lots", "-y"), "'lots' is not a size")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken.img"]
+
+
+def test_failed_install_leaves_nothing_behind(tmp_path, busybox_root):
+    """A base without python3 cannot carry ash: the installer stops, removes the image it made, and
+    leaves no loop device or mount behind."""
+    require_root_tools("sfdisk", "partx")
+    image = tmp_path / "bad.img"
+    loops_before = subprocess.run(["losetup", "--list", "--noheadings"], capture_output=True, text=True).stdout
+    out = ash("setup", "--image", image, "--size", "3G", "--from", busybox_root, "-y")
+    assert out.returncode == 1 and "the new system has no python3" in out.stderr, out
+    assert not image.exists()
+    assert subprocess.run(["losetup", "--list", "--noheadings"], capture_output=True, text=True).stdout == loops_before
+    assert "ash-top-" not in Path("/proc/self/mountinfo").read_text()
