@@ -14,7 +14,7 @@ from pathlib import Path
 import attrs
 
 from .errors import CommandFailed
-from .run import log_command
+from .run import communicate, log_command
 
 SANDBOX = Path(__file__).with_name("sandbox.py")
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -34,6 +34,9 @@ class Bind:
 class Chroot:
     """A writable root (normally a transaction's working copy) and how to run commands in it.
 
+    ``sysroot`` is the system the snapshot belongs to (for shared host directories such as a
+    package cache), or None for a root outside any store (a base being bootstrapped).
+
     ``chroot_enter`` hooks may add :class:`Bind`\\ s and environment variables, and register cleanups
     with :meth:`on_exit`; they all apply to every :meth:`run`.
     """
@@ -41,6 +44,7 @@ class Chroot:
     root: Path
     snapshot: int | None
     package_manager: str | None = None
+    sysroot: Path | None = None
     binds: list[Bind] = attrs.field(factory=list)
     env: dict[str, str] = attrs.field(factory=dict)
     lock_fd: int | None = None
@@ -110,31 +114,9 @@ class Chroot:
                 preexec_fn=die_with_ash,
                 pass_fds=() if self.lock_fd is None else (self.lock_fd,),
             ) as proc:
-                out, err = _communicate(proc, echo_stderr=not capture)
+                out, err = communicate(proc, echo_stderr=not capture)
         finally:
             signal.signal(signal.SIGINT, previous)
         if check and proc.returncode != 0:
             raise CommandFailed(argv, proc.returncode, err)
         return subprocess.CompletedProcess(argv, proc.returncode, out, err)
-
-
-def _communicate(proc: subprocess.Popen, *, echo_stderr: bool) -> tuple[str, str]:
-    """Wait for ``proc``; with ``echo_stderr`` its stderr is shown as it comes and only its tail kept."""
-    if not echo_stderr:
-        return proc.communicate()
-    import threading
-    from collections import deque
-
-    tail: deque[str] = deque(maxlen=20)
-
-    def pump() -> None:
-        for line in proc.stderr:
-            sys.stderr.write(line)
-            sys.stderr.flush()
-            tail.append(line)
-
-    reader = threading.Thread(target=pump, daemon=True)
-    reader.start()
-    proc.wait()
-    reader.join()
-    return None, "".join(tail)

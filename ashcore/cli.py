@@ -7,7 +7,6 @@ plain commands never pay for plugins.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import sys
@@ -148,31 +147,14 @@ def state() -> State:
     return _STATE
 
 
-def fail(error: AshError) -> None:
-    print(f"ash: error: {error.message}", file=sys.stderr)
-    if error.hint:
-        print(f"hint: {error.hint}", file=sys.stderr)
-    raise typer.Exit(error.exit_code)
-
-
 def command(name: str, *aliases: str, **settings) -> Callable:
-    """Register a command under ``name`` (and hidden ``aliases``) with ash's error handling."""
+    """Register a built-in command under ``name`` (and hidden ``aliases``)."""
 
     def register(func: Callable) -> Callable:
-        @functools.wraps(func)
-        def wrapper(*args, **kwargs):
-            try:
-                return func(*args, **kwargs)
-            except AshError as error:
-                fail(error)
-            except KeyboardInterrupt:
-                print("ash: interrupted", file=sys.stderr)
-                raise typer.Exit(130) from None
-
-        BUILTINS[name] = Builtin(wrapper, settings, hidden=False)
+        BUILTINS[name] = Builtin(func, settings, hidden=False)
         for alias in aliases:
-            BUILTINS[alias] = Builtin(wrapper, settings, hidden=True)
-        return wrapper
+            BUILTINS[alias] = Builtin(func, settings, hidden=True)
+        return func
 
     return register
 
@@ -612,9 +594,19 @@ def plugins_cmd(as_json: JsonOpt = False) -> None:
 
 
 def main() -> None:
+    """The ``ash`` program: errors of every command, plugin commands included, become one line."""
     global _STATE
     _STATE = None
-    app()
+    try:
+        app()
+    except AshError as error:
+        print(f"ash: error: {error.message}", file=sys.stderr)
+        if error.hint:
+            print(f"hint: {error.hint}", file=sys.stderr)
+        sys.exit(error.exit_code)
+    except KeyboardInterrupt:
+        print("ash: interrupted", file=sys.stderr)
+        sys.exit(130)
 
 
 if __name__ == "__main__":

@@ -54,24 +54,50 @@ def run(
     args = [os.fspath(a) for a in argv]
     log_command(args)
     try:
-        proc = subprocess.run(
+        with subprocess.Popen(
             args,
-            input=input,
-            stdin=None if input is not None else subprocess.DEVNULL,
+            stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
             stdout=subprocess.PIPE if capture else None,
-            stderr=subprocess.PIPE if capture else None,
+            stderr=subprocess.PIPE,
             env=None if env is None else dict(env),
             cwd=cwd,
             text=True,
-            check=False,
-        )
+            errors="replace",
+        ) as proc:
+            out, err = communicate(proc, input=input, echo_stderr=not capture)
     except FileNotFoundError:
         package = PACKAGE_HINTS.get(Path(args[0]).name)
         hint = f"install it with: apt-get install {package}" if package else None
         raise AshError(f"'{args[0]}' not found", hint=hint) from None
     if check and proc.returncode != 0:
-        raise CommandFailed(args, proc.returncode, proc.stderr or "")
-    return proc
+        raise CommandFailed(args, proc.returncode, err)
+    return subprocess.CompletedProcess(args, proc.returncode, out, err)
+
+
+def communicate(proc: subprocess.Popen, *, input: str | None = None, echo_stderr: bool) -> tuple[str | None, str]:
+    """Wait for ``proc``. With ``echo_stderr`` its stderr is shown as it comes and only the tail is
+    kept (for the one-line error); otherwise both outputs are captured whole."""
+    if not echo_stderr:
+        return proc.communicate(input)
+    import threading
+    from collections import deque
+
+    tail: deque[str] = deque(maxlen=50)
+
+    def pump() -> None:
+        for line in proc.stderr:
+            sys.stderr.write(line)
+            sys.stderr.flush()
+            tail.append(line)
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    if input is not None:
+        proc.stdin.write(input)
+        proc.stdin.close()
+    proc.wait()
+    reader.join()
+    return None, "".join(tail)
 
 
 def output(argv: Sequence[PathLike], **kwargs) -> str:

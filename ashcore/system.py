@@ -95,7 +95,7 @@ class System:
         pm = self.plugins.package_manager_of(source, tree.distro) if package_manager else self._pm_or_none(source, tree)
         btrfs.snapshot(source, work, readonly=False)
         failpoint("tx:working-copy")
-        chroot = Chroot(root=work, snapshot=snapshot_id, package_manager=pm, lock_fd=self.lock_fd)
+        chroot = Chroot(root=work, snapshot=snapshot_id, package_manager=pm, sysroot=self.store.sysroot, lock_fd=self.lock_fd)
         try:
             self.plugins.call_all("ash_chroot_enter", chroot=chroot)
             yield chroot

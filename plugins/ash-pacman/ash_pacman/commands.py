@@ -21,20 +21,17 @@ def fixdb(
     deleted, created anew and filled from the keyring packages the snapshot has (install or
     upgrade them first with 'ash install SNAPSHOT archlinux-keyring' if they are too old).
     """
-    from ashcore.cli import fail, state
+    from ashcore.cli import state
     from ashcore.errors import AshError
 
     from .pacman import fix_keyring
     from .plugin import NAME
 
     s = state()
-    try:
-        with s.system.changing() as tree:
-            sid = s.store.require(tree, snapshot).id
-            with s.system.transaction(tree, sid, package_manager=True) as chroot:
-                if chroot.package_manager != NAME:
-                    raise AshError(f"snapshot {sid} is not managed by pacman but by {chroot.package_manager}")
-                fix_keyring(chroot)
-    except AshError as error:
-        fail(error)
+    with s.system.changing() as tree:
+        sid = s.store.require(tree, snapshot).id
+        with s.system.transaction(tree, sid, package_manager=True) as chroot:
+            if chroot.package_manager != NAME:
+                raise AshError(f"snapshot {sid} is not managed by pacman but by {chroot.package_manager}")
+            fix_keyring(chroot)
     print(f"fixdb: snapshot {sid} updated")

@@ -21,7 +21,6 @@ from ashcore import osrelease
 from ashcore.chroot import Chroot
 from ashcore.errors import AshError, CommandFailed
 from ashcore.run import run
-from ashcore.store import STORE_DIR
 
 from .rootfs import CONFIG, db_path, in_root, options, rerooted
 
@@ -139,12 +138,10 @@ def check_scriptlets(root: Path, stderr: str) -> None:
 
 def shared_cache(chroot: Chroot) -> Path:
     """The host directory that serves as the snapshot's package cache: ``<sysroot>/<CacheDir>``, shared
-    by every snapshot so that nothing is downloaded twice and no snapshot keeps package files. (A
-    transaction's working copy is ``<sysroot>/.snapshots/rootfs/.work-N``, see docs/layout.md.) A
-    root outside a store keeps its own cache."""
+    by every snapshot so that nothing is downloaded twice and no snapshot keeps package files. A root
+    outside a store keeps its own cache."""
     cache = options(chroot.root / CONFIG)["CacheDir"]
-    store = chroot.root.parent.parent
-    return store.parent / cache.lstrip("/") if store.name == STORE_DIR else in_root(chroot.root, cache)
+    return chroot.sysroot / cache.lstrip("/") if chroot.sysroot else in_root(chroot.root, cache)
 
 
 def sync_flags(root: Path) -> str:
