@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Collection, Sequence
-from itertools import pairwise
+from itertools import pairwise, takewhile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -203,10 +203,6 @@ def _reason(stderr: str) -> str | None:
 def _unmet_dependencies(chroot: Chroot, argv: list[str]) -> str | None:
     """apt prints unmet dependencies on stdout, which has streamed past: ask a dry run for them."""
     out = chroot.run([argv[0], "--simulate", *argv[1:]], check=False, env=ENV, capture=True).stdout or ""
-    _, found, rest = out.partition("The following packages have unmet dependencies:\n")
-    found_lines = []
-    for line in rest.splitlines() if found else []:
-        if not line.startswith(" "):
-            break
-        found_lines.append(" ".join(line.split()))
-    return "; ".join(found_lines) or None
+    _, _, rest = out.partition("The following packages have unmet dependencies:\n")
+    lines = takewhile(lambda line: line.startswith(" "), rest.splitlines())
+    return "; ".join(" ".join(line.split()) for line in lines) or None

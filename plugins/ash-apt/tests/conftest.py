@@ -154,14 +154,18 @@ def repo(tmp_path: Path) -> Iterator[AptRepo]:
 @pytest.fixture
 def debian(ash: Ash, minbase_tar: Path, repo: AptRepo, tmp_path: Path) -> Ash:
     """A store whose base snapshot 0 is Debian minbase with apt's only source being ``repo``: made
-    with ``ash init --from`` a copy of the cached tarball with that sources.list appended."""
+    with ``ash init --from`` a copy of the cached tarball with the apt configuration appended."""
     tarball = ash.sysroot.with_name(f"{ash.sysroot.name}.tar")
     subprocess.run(["cp", "--reflink=auto", minbase_tar, tarball], check=True)
-    sources = tmp_path / "overlay/etc/apt/sources.list"
-    sources.parent.mkdir(parents=True)
-    sources.write_text(f"deb [trusted=yes] {repo.url} ./\n")
+    overlay = {
+        "etc/apt/sources.list": f"deb [trusted=yes] {repo.url} ./\n",
+        "etc/apt/apt.conf.d/99ash-tests": 'Acquire::Retries "0";\n',  # fail at once when the repo is down
+    }
+    for rel, text in overlay.items():
+        (tmp_path / "overlay" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "overlay" / rel).write_text(text)
     subprocess.run(["tar", "--append", "--owner=0", "--group=0", "--numeric-owner", "--file", tarball,
-                    "--directory", tmp_path / "overlay", "./etc/apt/sources.list"], check=True)  # fmt: skip
+                    "--directory", tmp_path / "overlay", *(f"./{rel}" for rel in overlay)], check=True)  # fmt: skip
     try:
         ash("init", "--from", tarball)
     finally:

@@ -9,8 +9,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from ash_apt import dpkgdb
 
 from ashcore import btrfs
+from ashcore.models import Package
 from ashcore.testing import require_root_tools
 
 
@@ -44,6 +46,70 @@ def test_list_matches_dpkg(debian):
     assert debian.tree_json()["distro"] == "debian"
     text = debian("list", "0").stdout.splitlines()
     assert f"dpkg {packages['dpkg']['version']}" in text
+
+
+STATUS = """\
+Package: dpkg
+Status: install ok installed
+Architecture: amd64
+Version: 1.21.22
+Conffiles:
+ /etc/dpkg/dpkg.cfg f4413ffb515f8f753624ae3bb365b81b
+
+Package: libc6
+Status: hold ok installed
+Architecture: amd64
+Version: 2.36-9
+Description: GNU C Library
+ Status: not a field, a continuation line
+
+Package: libc6
+Status: install ok installed
+Architecture: i386
+Version: 2.36-9
+
+Package: gone
+Status: deinstall ok config-files
+Architecture: amd64
+Version: 1.0
+
+Package: broken
+Status: install reinstreq half-installed
+Architecture: all
+Version: 2.0
+
+Package: docs
+Status: install ok installed
+Architecture: all
+Version: 3.0
+"""
+EXTENDED_STATES = """\
+Package: docs
+Architecture: amd64
+Auto-Installed: 1
+
+Package: libc6
+Architecture: i386
+Auto-Installed: 1
+
+Package: libc6
+Architecture: amd64
+Auto-Installed: 0
+"""
+
+
+def test_database_reading(tmp_path):
+    """Held packages count, removed and half-installed ones do not; foreign ones carry their arch."""
+    (tmp_path / "var/lib/dpkg").mkdir(parents=True)
+    (tmp_path / "var/lib/apt").mkdir(parents=True)
+    (tmp_path / dpkgdb.STATUS).write_text(STATUS)
+    (tmp_path / dpkgdb.EXTENDED_STATES).write_text(EXTENDED_STATES)
+    assert dpkgdb.installed(tmp_path) == [
+        Package("dpkg", "1.21.22"), Package("libc6", "2.36-9"),
+        Package("libc6:i386", "2.36-9", explicit=False), Package("docs", "3.0", explicit=False),
+    ]  # fmt: skip
+    (tmp_path / dpkgdb.EXTENDED_STATES).unlink()
+    assert all(p.explicit for p in dpkgdb.installed(tmp_path))
 
 
 def test_install_with_dependency(debian):
@@ -292,6 +358,17 @@ def test_services_are_not_started(debian):
     debian("install", "2", "svcpkg")
     assert (debian.snapshot(2) / "usr/sbin/policy-rc.d").read_text() == own, "a snapshot's own policy stays"
     assert not (debian.snapshot(2) / "usr/share/svcpkg/policy-rc.d-said").exists(), "and is the one obeyed"
+
+
+@pytest.mark.parametrize(
+    "option, value",
+    [("--release", "../bookworm"), ("--mirror", "deb.debian.org;touch /pwned"), ("--include", "hello,evil"),
+     ("--variant", "minbase --foreign")],
+)  # fmt: skip
+def test_init_bootstrap_refuses_bad_arguments(ash, option, value):
+    out = ash("init", "--bootstrap", "debian", option, value, check=False)
+    assert out.returncode == 2 and error_lines(out)[0].startswith("ash: error: invalid "), out.stderr
+    assert not ash.snapshot(0).exists() and not Path("/pwned").exists()
 
 
 @pytest.mark.slow
