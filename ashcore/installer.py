@@ -297,12 +297,10 @@ def _source_dir(distribution: str) -> Path | None:
     """The local project directory a distribution was installed from (``pip install [-e] DIR``)."""
     from importlib import metadata
 
-    try:
-        info = json.loads(metadata.distribution(distribution).read_text("direct_url.json") or "null")
-    except metadata.PackageNotFoundError:
-        return None
-    if info and "dir_info" in info and info["url"].startswith("file://"):
-        return Path(info["url"].removeprefix("file://"))
+    for dist in metadata.distributions(name=distribution):  # an egg-info in the cwd may come first
+        info = json.loads(dist.read_text("direct_url.json") or "null")
+        if info and "dir_info" in info and info["url"].startswith("file://"):
+            return Path(info["url"].removeprefix("file://"))
     return None
 
 

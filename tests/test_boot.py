@@ -1,0 +1,153 @@
+"""Proof by booting: Debian disk images made by the installer, changed with ash, booted in QEMU.
+
+For each firmware (BIOS with msdos, UEFI with GPT and an ESP) one image is installed from a cached
+debootstrap base (``/var/cache/ash-tests``; built once through the apt plugin's bootstrap hook).
+Snapshot 1 is a clone of 0 with a package from a local apt repository, snapshot 2 a clone without
+it. The image is booted (TCG; writes discarded) after ``ash deploy 1``, ``ash deploy 2`` and
+``ash rollback``, and each time the guest's report on the serial console must name the deployed
+snapshot, a read-only ``/``, a writable ``/etc`` and whether the package is there.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from ashcore import installer, qemu
+from ashcore.testing import ASH, Ash, require, require_root_tools
+
+pytestmark = [pytest.mark.slow, pytest.mark.root]
+
+CACHE = Path(os.environ.get("ASH_TEST_CACHE", "/var/cache/ash-tests"))
+RELEASE = "bookworm"
+PACKAGE = "ash-hello"
+BOOT_TIMEOUT = 900  # seconds; a boot takes 30-120 s under TCG, depending on the host's load
+
+
+@pytest.fixture(scope="session")
+def debian_base() -> Path:
+    """A bootable Debian root as a tarball, cached between runs (keyed by release and packages)."""
+    require_root_tools("debootstrap", "zstd", "qemu-system-x86_64", "sfdisk", "partx", "mkfs.vfat", "mcopy")
+    require(Path(qemu.OVMF_CODE).exists(), "needs ovmf")
+    packages = installer.BOOT_PACKAGES["debian"]
+    key = hashlib.sha256(" ".join([RELEASE, *packages]).encode()).hexdigest()[:12]
+    tarball = CACHE / f"debian-{RELEASE}-{key}.tar.zst"
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another test run may be building it
+        if not tarball.exists():
+            _bootstrap(tarball, packages)
+    return tarball
+
+
+def _bootstrap(tarball: Path, packages: tuple[str, ...]) -> None:
+    from ashcore.models import BootstrapOptions
+    from ashcore.plugins import Plugins
+
+    options = BootstrapOptions(distro="debian", release=RELEASE, variant="minbase", packages=packages, cache_dir=CACHE / "debs")
+    with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
+        root, partial = Path(tmp, "root"), Path(tmp, "base.tar.zst")
+        root.mkdir()
+        Plugins.load().call_package_manager("apt", "ash_bootstrap", target=root, options=options)
+        subprocess.run(["tar", "--zstd", "--create", "--numeric-owner", "--xattrs", "--xattrs-include=*", "--acls",
+                        "--file", partial, "--directory", root, "."], check=True)  # fmt: skip
+        partial.rename(tarball)
+
+
+@pytest.fixture(scope="session")
+def overlay(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """What the installer adds to the base: the report unit, GRUB on the serial console, and a
+    local apt repository (the only source, so nothing is fetched from the network) with PACKAGE."""
+    top = tmp_path_factory.mktemp("overlay")
+    root = qemu.report_overlay(top / "root", packages=(PACKAGE,))
+    repo = root / "srv/ash-test-repo"
+    build = top / "build"
+    (build / "DEBIAN").mkdir(parents=True)
+    (build / "usr/share" / PACKAGE).mkdir(parents=True)
+    (build / "usr/share" / PACKAGE / "greeting").write_text("hello from a snapshot\n")
+    (build / "DEBIAN/control").write_text(
+        f"Package: {PACKAGE}\nVersion: 1.0\nArchitecture: all\nMaintainer: ash tests <ash@example.invalid>\n"
+        "Description: a tiny package for the ash boot tests\n"
+    )
+    repo.mkdir(parents=True)
+    subprocess.run(["dpkg-deb", "--root-owner-group", "-Zgzip", "--build", build, repo / f"{PACKAGE}_1.0_all.deb"],
+                   check=True, capture_output=True)  # fmt: skip
+    (repo / "Packages").write_text(subprocess.run(["apt-ftparchive", "packages", "."], cwd=repo, check=True,
+                                                  capture_output=True, text=True).stdout)  # fmt: skip
+    (root / "etc/apt").mkdir(parents=True)
+    (root / "etc/apt/sources.list").write_text("deb [trusted=yes] file:/srv/ash-test-repo ./\n")
+    return root
+
+
+def build_image(where: Path, firmware: str, base: Path, overlay: Path) -> Path:
+    image = where / f"{firmware}.img"
+    subprocess.run(
+        [*ASH, "setup", "--image", image, "--size", "6G", "--firmware", firmware, "--from", base, "--overlay", overlay,
+         "--hostname", "ashtest", "--root-password", "ash", "--yes"],
+        check=True,
+    )  # fmt: skip
+    return image
+
+
+@pytest.fixture(scope="session")
+def images(debian_base, overlay, tmp_path_factory) -> dict[str, Path]:
+    where = tmp_path_factory.mktemp("images")
+    return {firmware: build_image(where, firmware, debian_base, overlay) for firmware in ("bios", "uefi")}
+
+
+def on_image(image: Path, *commands: tuple[str, ...]) -> list[str]:
+    """Run ash commands on the system in ``image`` from the host; return their outputs."""
+    with installer.open_system(image) as view:
+        ash = Ash(view)
+        return [ash(*args).stdout for args in commands]
+
+
+def boot_and_check(image: Path, firmware: str, log: Path, *, snapshot: int, package: bool) -> qemu.Boot:
+    result = qemu.boot(image, firmware=firmware, log=log, timeout=BOOT_TIMEOUT)
+    report = result.report
+    context = f"\n--- console tail ({log}) ---\n{result.tail()}"
+    assert result.reported, f"the guest never reported (timed out: {result.timed_out}){context}"
+    assert report["current"] == str(snapshot) == report["marker"], f"booted {report['current']}, not {snapshot}{context}"
+    assert f"rootflags=subvol=@.snapshots/deploy/{snapshot}-" in report["cmdline"], context
+    assert report["root-writable"] == "no" and " ro," in report["root"], f"/ is not read-only{context}"
+    assert report["etc-writable"] == "yes", f"/etc is not writable{context}"
+    assert report["dpkg-db"].startswith(f"/dev/vda{'2' if firmware == 'uefi' else '1'}[/@.snapshots/deploy/{snapshot}-"), context
+    assert report["firmware"] == firmware, context
+    installed = report[f"package-{PACKAGE}"].startswith("install ok installed")
+    assert installed == package, f"{PACKAGE}: {report[f'package-{PACKAGE}']}{context}"
+    assert result.returncode == 0, f"QEMU exited with {result.returncode}{context}"
+    return result
+
+
+@pytest.mark.parametrize("firmware", ["bios", "uefi"])
+def test_deploy_switch_and_rollback_boot(images, firmware, tmp_path):
+    image = images[firmware]
+    on_image(image, ("clone", "0", "--desc", "with the package"), ("refresh", "1"), ("install", "1", PACKAGE),
+             ("clone", "0", "--desc", "without"), ("deploy", "1"))  # fmt: skip
+    boot_and_check(image, firmware, tmp_path / "1-deployed.log", snapshot=1, package=True)
+    on_image(image, ("deploy", "2"))
+    boot_and_check(image, firmware, tmp_path / "2-deployed.log", snapshot=2, package=False)
+    (tree,) = on_image(image, ("rollback",), ("tree",))[1:]
+    assert "1*- with the package" in tree
+    boot_and_check(image, firmware, tmp_path / "3-rolled-back.log", snapshot=1, package=True)
+
+
+def test_hook_ash_bootloader_install(images):
+    """The installer's bootloader step put GRUB where each firmware looks for it."""
+    with open(images["bios"], "rb") as disk:
+        mbr = disk.read(512)
+    assert b"GRUB" in mbr and mbr[510:] == b"\x55\xaa"
+    with installer.open_system(images["bios"]) as view:
+        assert (view / ".snapshots/boot/grub/i386-pc/core.img").is_file()
+        assert (view / ".snapshots/boot/grub/grub.cfg").is_file()
+    esp = f"{images['uefi']}@@1M"  # mtools reads the ESP straight from the image, at its offset
+    listing = subprocess.run(["mdir", "-b", "-i", esp, "::/EFI/BOOT"], check=True, capture_output=True, text=True).stdout
+    assert "BOOTX64.EFI" in listing.upper()
+    with installer.open_system(images["uefi"]) as view:
+        assert (view / ".snapshots/boot/grub/x86_64-efi/normal.mod").is_file()
