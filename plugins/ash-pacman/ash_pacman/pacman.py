@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -78,9 +77,8 @@ def host_pacman(
     quiet: bool = False,
 ) -> subprocess.CompletedProcess[str]:
     """Run the host's pacman on ``root`` with ``config``, whose paths are taken inside ``root``. The
-    keyring is ``keyring``, or else the host's one that ``config`` names, as pacstrap does.
-
-    Its output is shown when it ends: ``ashcore.run.run`` cannot yet stream stderr and keep it.
+    keyring is ``keyring``, or else the host's one that ``config`` names, as pacstrap does. Its output
+    streams to the user unless ``quiet`` (then it is captured, stdout included).
     """
     paths = options(config)
     db = in_root(root, paths["DBPath"])
@@ -91,11 +89,7 @@ def host_pacman(
     ]  # fmt: skip
     if keyring is not None:
         argv += ["--gpgdir", keyring]
-    proc = run([*argv, *args], check=False, capture=True, env={**os.environ, "LC_ALL": "C"})
-    if not quiet:
-        sys.stdout.write(proc.stdout)
-        sys.stderr.write(proc.stderr)
-    return proc
+    return run([*argv, *args], check=False, capture=quiet, env={**os.environ, "LC_ALL": "C"})
 
 
 def _reason(
