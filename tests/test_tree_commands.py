@@ -32,9 +32,17 @@ def test_tree_drawing_several_levels(store):
     )
 
 
+def record_deployed(store, sid: int) -> None:
+    """Write deploy.json as 'ash deploy' leaves it (deploying for real is tested in test_deploy.py)."""
+    dep = {"id": f"{sid}-1", "snapshot": sid}
+    state = {"format": "ash-deploy", "version": 1, "snapshot": sid, "default": dep, "previous": None,
+             "bootloader_pending": False}  # fmt: skip
+    (store.store / "ash/deploy.json").write_text(json.dumps(state))
+
+
 def test_current_marked_with_star(store):
     store("clone", "0")
-    (store.store / "ash/deploy.json").write_text(json.dumps({"snapshot": 1}))
+    record_deployed(store, 1)
     assert "└── 1*- clone of 0" in store("tree").stdout
     assert store("current").stdout.strip() == "1"
 
@@ -89,7 +97,7 @@ def test_del_refuses_protected(store, protected, why):
     store("clone", "0")
     store("branch", "1")
     if protected == "deployed":
-        (store.store / "ash/deploy.json").write_text(json.dumps({"snapshot": 2}))
+        record_deployed(store, 2)
     elif protected == "booted":
         (store.sysroot / "usr/lib/ash").mkdir(parents=True)
         (store.sysroot / "usr/lib/ash/snapshot").write_text("2\n")
