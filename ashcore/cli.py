@@ -405,7 +405,10 @@ def _package_change(snapshot: str, hook: str, what: str, allow_base: bool = Fals
     print(f"{what}: snapshot {sid} updated")
 
 
-@command("install", "in")
+PACKAGE_ARGS = {"ignore_unknown_options": True}
+
+
+@command("install", "in", context_settings=PACKAGE_ARGS)
 def install_cmd(snapshot: Snap, names: Packages) -> None:
     """Install packages into a snapshot."""
     from .packages import check_names
@@ -413,7 +416,7 @@ def install_cmd(snapshot: Snap, names: Packages) -> None:
     _package_change(snapshot, "ash_install", "install", packages=check_names(names))
 
 
-@command("remove", "uninstall", "rmpkg")
+@command("remove", "uninstall", "rmpkg", context_settings=PACKAGE_ARGS)
 def remove_cmd(snapshot: Snap, names: Packages) -> None:
     """Remove packages from a snapshot."""
     from .packages import check_names
@@ -501,7 +504,7 @@ def tree_upgrade_cmd(tree_: Tree_) -> None:
     _tree_op(tree_, "tree-upgrade", lambda p, system, tree, root: p.for_each(tree, root, lambda sid: p.change(system, tree, sid, "ash_upgrade")))
 
 
-@command("tree-rmpkg", "tremove")
+@command("tree-rmpkg", "tremove", context_settings=PACKAGE_ARGS)
 def tree_rmpkg_cmd(tree_: Tree_, names: Packages) -> None:
     """Remove packages from a snapshot and each of its descendants."""
     from .packages import check_names
@@ -564,6 +567,7 @@ def init_cmd(
     variant: Annotated[Optional[str], typer.Option("--variant", help="Bootstrap variant (e.g. minbase).")] = None,  # noqa: UP007
     include: Annotated[list[str], typer.Option("--include", help="Extra package for the base (repeatable).")] = [],  # noqa: B006
     distro: Annotated[Optional[str], typer.Option("--distro", help="Record this distro instead of detecting it.")] = None,  # noqa: UP007
+    cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="Keep packages downloaded by --bootstrap here.")] = None,  # noqa: UP007
 ) -> None:
     """Create the snapshot store at the sysroot, with snapshot 0 as the base."""
     from . import snapshots
@@ -573,7 +577,9 @@ def init_cmd(
     s.system.check_can_change()
     fill = None
     if bootstrap:
-        options = BootstrapOptions(distro=bootstrap, release=release, mirror=mirror, variant=variant, packages=tuple(include))
+        options = BootstrapOptions(
+            distro=bootstrap, release=release, mirror=mirror, variant=variant, packages=tuple(include), cache_dir=cache_dir
+        )
         fill = snapshots.bootstrap_into(s.system, options)
     tree = snapshots.init(s.store, source=source, distro=distro or bootstrap, fill=fill)
     print(f"created the snapshot store at {s.store.path} with base snapshot 0 ({tree.distro or 'unknown distro'})")

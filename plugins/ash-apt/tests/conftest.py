@@ -26,6 +26,13 @@ DEBOOTSTRAP_CACHE = CACHE / "debootstrap"  # downloaded .debs, reused by every d
 
 
 @pytest.fixture(scope="session")
+def debootstrap_cache() -> Path:
+    """Where debootstrap keeps the .debs it downloaded, between test runs."""
+    DEBOOTSTRAP_CACHE.mkdir(parents=True, exist_ok=True)
+    return DEBOOTSTRAP_CACHE
+
+
+@pytest.fixture(scope="session")
 def minbase_tarball() -> Path:
     """Debian minbase as a zstd tarball in the persistent cache, debootstrapped only when missing."""
     require_root_tools("debootstrap", "zstd", "dpkg-deb", "apt-ftparchive")

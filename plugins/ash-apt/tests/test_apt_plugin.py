@@ -372,10 +372,10 @@ def test_init_bootstrap_refuses_bad_arguments(ash, option, value):
 
 
 @pytest.mark.slow
-def test_init_bootstrap_debian(ash):
+def test_init_bootstrap_debian(ash, debootstrap_cache):
     require_root_tools("debootstrap")
     ash("init", "--bootstrap", "debian", "--release", "bookworm", "--mirror", "http://deb.debian.org/debian",
-        "--variant", "minbase", "--include", "hello", timeout=1800)  # fmt: skip
+        "--variant", "minbase", "--include", "hello", "--cache-dir", debootstrap_cache, timeout=1800)  # fmt: skip
     base = ash.snapshot(0)
     assert ash.tree_json()["distro"] == "debian" and btrfs.is_readonly(base)
     assert 'VERSION_CODENAME=bookworm' in (base / "etc/os-release").read_text()
