@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from typer.core import TyperGroup
@@ -28,7 +28,7 @@ Packages = Annotated[list[str], typer.Argument(metavar="PACKAGE...", help="Packa
 Command = Annotated[list[str], typer.Argument(metavar="COMMAND...", help="Program and arguments (no shell).", show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
-DescOpt = Annotated[Optional[str], typer.Option("--desc", "-d", help="Description of the new snapshot.")]  # noqa: UP007
+DescOpt = Annotated[str | None, typer.Option("--desc", "-d", help="Description of the new snapshot.")]
 
 COMMAND_ARGS = {"allow_interspersed_args": False, "ignore_unknown_options": True}
 
@@ -558,16 +558,16 @@ def check_cmd() -> None:
 @command("init")
 def init_cmd(
     source: Annotated[
-        Optional[Path],  # noqa: UP007
+        Path | None,
         typer.Option("--from", help="Directory or tar archive holding the base root filesystem."),
     ] = None,
-    bootstrap: Annotated[Optional[str], typer.Option("--bootstrap", metavar="DISTRO", help="Bootstrap the base with a distro plugin.")] = None,  # noqa: UP007
-    release: Annotated[Optional[str], typer.Option("--release", help="Release/suite to bootstrap (e.g. bookworm).")] = None,  # noqa: UP007
-    mirror: Annotated[Optional[str], typer.Option("--mirror", help="Package mirror to bootstrap from.")] = None,  # noqa: UP007
-    variant: Annotated[Optional[str], typer.Option("--variant", help="Bootstrap variant (e.g. minbase).")] = None,  # noqa: UP007
+    bootstrap: Annotated[str | None, typer.Option("--bootstrap", metavar="DISTRO", help="Bootstrap the base with a distro plugin.")] = None,
+    release: Annotated[str | None, typer.Option("--release", help="Release/suite to bootstrap (e.g. bookworm).")] = None,
+    mirror: Annotated[str | None, typer.Option("--mirror", help="Package mirror to bootstrap from.")] = None,
+    variant: Annotated[str | None, typer.Option("--variant", help="Bootstrap variant (e.g. minbase).")] = None,
     include: Annotated[list[str], typer.Option("--include", help="Extra package for the base (repeatable).")] = [],  # noqa: B006
-    distro: Annotated[Optional[str], typer.Option("--distro", help="Record this distro instead of detecting it.")] = None,  # noqa: UP007
-    cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="Keep packages downloaded by --bootstrap here.")] = None,  # noqa: UP007
+    distro: Annotated[str | None, typer.Option("--distro", help="Record this distro instead of detecting it.")] = None,
+    cache_dir: Annotated[Path | None, typer.Option("--cache-dir", help="Keep packages downloaded by --bootstrap here.")] = None,
 ) -> None:
     """Create the snapshot store at the sysroot, with snapshot 0 as the base."""
     from . import snapshots

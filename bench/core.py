@@ -25,7 +25,7 @@ from pathlib import Path
 
 from ashcore import btrfs
 from ashcore.store import Store
-from ashcore.tree import Snapshot, Tree
+from ashcore.tree import Snapshot
 
 ASH = [str(Path(sys.executable).with_name("ash"))]
 SNAPSHOTS = 1000

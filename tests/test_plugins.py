@@ -8,7 +8,6 @@ import pytest
 
 from ashcore.testing import env_with, make_plugin, pip_install
 
-
 HELLO = """\
     from ashcore import hookimpl
     from ashcore.models import CommandSpec
