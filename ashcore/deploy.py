@@ -213,7 +213,12 @@ def deploy(system: System, tree: Tree, sid: int) -> Deployment:
     if "/var" in dict(layout.shared):
         copy_into(root / "var", store.sysroot / "var", replace=False, skip=paths, rel="var")
     failpoint("deploy:prepared")
-    switch(system, deployments, state, ctx)
+    try:
+        switch(system, deployments, state, ctx, undo=old)
+    except Exception:
+        if deployments.load() == old:  # the bootloader failed and nothing refers to the deployment
+            btrfs.ensure_absent(root)
+        raise
     _post_deploy(system, ctx)
     deployments.collect(state)
     return new
@@ -227,15 +232,24 @@ def rollback(system: System, tree: Tree) -> Deployment:
         raise UsageError("there is no previous deployment to roll back to", hint="see 'ash tree', then 'ash deploy <snapshot>'")
     require_bootloader(system)
     state = DeployState(default=old.previous, previous=old.default, pending=True)
-    switch(system, deployments, state, context(system, tree, state))
+    switch(system, deployments, state, context(system, tree, state), undo=old)
     return old.previous
 
 
-def switch(system: System, deployments: Deployments, state: DeployState, ctx: DeployContext) -> None:
-    """Steps 2 to 4: record the new default as pending, switch the bootloader, clear the mark."""
+def switch(system: System, deployments: Deployments, state: DeployState, ctx: DeployContext, undo: DeployState | None) -> None:
+    """Steps 2 to 4: record the new default as pending, switch the bootloader, clear the mark.
+
+    If the bootloader plugin fails, its old configuration is still in place, and ``deploy.json`` goes
+    back to ``undo`` (when known) before the error is raised.
+    """
     deployments.save(state)
     failpoint("deploy:pending")
-    system.plugins.call_all("ash_bootloader_update", context=ctx)
+    try:
+        system.plugins.call_all("ash_bootloader_update", context=ctx)
+    except Exception:
+        if undo is not None:
+            deployments.save(undo)
+        raise
     failpoint("deploy:bootloader")
     deployments.save(attrs.evolve(state, pending=False))
     failpoint("deploy:switched")
@@ -247,7 +261,10 @@ def finish_interrupted(system: System, tree: Tree) -> list[str]:
     state = deployments.load()
     if not state.pending or state.default is None:
         return []
-    switch(system, deployments, state, context(system, tree, state))
+    try:
+        switch(system, deployments, state, context(system, tree, state), undo=None)
+    except (AshError, OSError) as exc:  # keep the mark; the next run tries again
+        return [f"could not finish the interrupted switch to snapshot {state.default.snapshot}: {getattr(exc, 'message', exc)}"]
     deployments.collect(state)
     return [f"finished the interrupted switch to snapshot {state.default.snapshot} (deployment {state.default.id})"]
 

@@ -36,6 +36,7 @@ from .tree import Tree
 
 MIN_SIZE = 3 * GiB
 SUBVOLUMES = {".snapshots": "@.snapshots", "home": "@home", "var": "@var"}
+SITE = "/usr/lib/ash/site"  # where ash lives on an installed system
 VIEW = ".ash-sysroot"  # the sysroot view, at the top of the filesystem while the installer works
 #: What a distribution's base needs to boot from btrfs with GRUB (BIOS and UEFI) and to run ash.
 BOOT_PACKAGES = {
@@ -230,8 +231,7 @@ def _configure(system: System, chroot: Chroot, settings: Settings, tree: Tree) -
         _chpasswd(chroot, "root", settings.root_password)
     if settings.user:
         _add_user(system, chroot, settings.user, settings.user_password)
-    install_ash(system, root, tree)
-    chroot.run(["python3", "-m", "compileall", "-q", "/usr/lib/ash/site"])
+    install_ash(system, chroot, tree)
 
 
 def _chpasswd(chroot: Chroot, user: str, password: str) -> None:
@@ -261,26 +261,33 @@ def _add_user(system: System, chroot: Chroot, user: str, password: str) -> None:
 # -- ash itself on the new system --------------------------------------------------------------
 
 
-def install_ash(system: System, root: Path, tree: Tree) -> None:
-    """Put ash, the plugins this system uses and their dependencies into ``root/usr/lib/ash/site``
-    (pure-Python wheels, fetched with the host's pip), with a ``/usr/bin/ash`` launcher."""
+def install_ash(system: System, chroot: Chroot, tree: Tree) -> None:
+    """Put ash, the plugins this system uses and their dependencies into ``/usr/lib/ash/site`` of the
+    root behind ``chroot`` (replacing what was there), with a ``/usr/bin/ash`` launcher.
+
+    They are pure-Python wheels: ash and the plugins built from the projects the running ash was
+    installed from (else fetched by version), their dependencies fetched by the host's pip for the
+    target's Python, then byte-compiled by the target's python3.
+    """
+    root, site = chroot.root, chroot.root / SITE.lstrip("/")
     python = _python_version(root)
-    wanted = {"ashcore"}
-    plugins = system.plugins
-    users = {system._pm_or_none(root, tree), *plugins.implementers("ash_bootloader_update")}
-    wanted |= {r.distribution for r in plugins.records if r.name in users}
+    users = {system._pm_or_none(root, tree), *system.plugins.implementers("ash_bootloader_update")}
+    wanted = sorted({"ashcore", *(r.distribution for r in system.plugins.records if r.name in users)})
     with Guard() as guard:
         wheels = guard.tempdir("ash-wheels-")
-        local = [path for name in sorted(wanted) if (path := _source_dir(name))]
+        sources = {name: _source_dir(name) for name in wanted}
+        local = [path for path in sources.values() if path]
         if local:
             run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", wheels, *local], capture=True)
-        pinned = [f"{name}=={_version(name)}" for name in sorted(wanted) if not _source_dir(name)]
+        pinned = [f"{name}=={_version(name)}" for name, path in sources.items() if not path]
+        btrfs.ensure_absent(site)
         run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
-             "--target", root / "usr/lib/ash/site", "--only-binary=:all:", "--python-version", python,
+             "--target", site, "--only-binary=:all:", "--python-version", python,
              *sorted(wheels.glob("*.whl")), *pinned], capture=True)  # fmt: skip
     launcher = root / "usr/bin/ash"
     launcher.write_text(LAUNCHER)
     launcher.chmod(0o755)
+    chroot.run(["python3", "-m", "compileall", "-q", SITE])
 
 
 def _python_version(root: Path) -> str:

@@ -151,3 +151,19 @@ def test_hook_ash_bootloader_install(images):
     assert "BOOTX64.EFI" in listing.upper()
     with installer.open_system(images["uefi"]) as view:
         assert (view / ".snapshots/boot/grub/x86_64-efi/normal.mod").is_file()
+
+
+def test_self_update(images):
+    """ash on an installed system is replaced by the ash that runs the command, and runs there."""
+    from ashcore import deploy
+
+    with installer.open_system(images["bios"]) as view:
+        ash = Ash(view)
+        sid = ash("clone", "0").stdout.strip()
+        ash("run", sid, "touch", "/usr/lib/ash/site/stale.py")
+        assert ash("self-update", sid).stdout == f"self-update: snapshot {sid} has ash 0.1.0\n"
+        site = ash.snapshot(int(sid)) / "usr/lib/ash/site"
+        assert not (site / "stale.py").exists()
+        assert (site / "ashcore/deploy.py").read_bytes() == Path(deploy.__file__).read_bytes()
+        assert "ash 0.1.0" in ash("run", sid, "ash", "--version").stdout
+        assert ash("self-update", "0", check=False).returncode == 2

@@ -240,6 +240,8 @@ BOOTLOADER_PLUGIN = """\
 
     @hookimpl
     def ash_bootloader_update(context):
+        if (context.deployment / "break-bootloader").exists():
+            raise OSError(28, "No space left on device")
         _record(context, "bootloader_update", default=str(context.default.root),
                 fallback=str(context.fallback.root) if context.fallback else None,
                 snapshots=[s.snapshot for s in context.snapshots])
@@ -291,6 +293,19 @@ def test_hook_ash_bootloader_update(system, recorder):
         {"snapshot": 0, "deployment": dep("0-2"), "previous": 1, "default": dep("0-2"), "fallback": dep("1-1"), "snapshots": [0, 1]},
         {"snapshot": 1, "deployment": dep("1-1"), "previous": 0, "default": dep("1-1"), "fallback": dep("0-2"), "snapshots": [0, 1]},
     ]
+
+
+def test_failing_bootloader_changes_nothing(system, recorder):
+    recorder("clone", "0")
+    recorder("deploy", "0")
+    recorder("deploy", "1")
+    recorder("run", "1", "touch", "/break-bootloader")
+    (system.store / "deploy/0-1/break-bootloader").touch()  # the deployment a rollback would boot
+    state, kept = deploy_state(system), deployments(system)
+    for command in (("deploy", "1"), ("rollback",)):
+        out = recorder(*command, check=False)
+        assert out.returncode == 1 and "No space left on device" in out.stderr
+        assert deploy_state(system) == state and deployments(system) == kept
 
 
 def test_hook_ash_post_deploy(system, recorder):
