@@ -191,7 +191,7 @@ def main_options(
 
 
 def emit_json(data) -> None:
-    print(json.dumps(data, indent=2))
+    print(json.dumps(data))
 
 
 # ---------------------------------------------------------------------------------------------
