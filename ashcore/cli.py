@@ -409,11 +409,24 @@ PACKAGE_ARGS = {"ignore_unknown_options": True}
 
 
 @command("install", "in", context_settings=PACKAGE_ARGS)
-def install_cmd(snapshot: Snap, names: Packages) -> None:
-    """Install packages into a snapshot."""
-    from .packages import check_names
+def install_cmd(
+    snapshot: Snap,
+    names: Packages,
+    live: Annotated[bool, typer.Option("--live", "-l", help="Also install into the running system (SNAPSHOT must be the one it runs).")] = False,
+) -> None:
+    """Install packages into a snapshot (and with --live into the running system too)."""
+    from . import packages
 
-    _package_change(snapshot, "ash_install", "install", packages=check_names(names))
+    names = packages.check_names(names)
+    if not live:
+        _package_change(snapshot, "ash_install", "install", packages=names)
+        return
+    s = state()
+    with s.system.changing() as tree:
+        sid = s.store.require(tree, snapshot).id
+        packages.refuse_base(sid, "install into")
+        packages.install_live(s.system, tree, sid, names)
+    print(f"install: snapshot {sid} updated, and the running system too")
 
 
 @command("remove", "uninstall", "rmpkg", context_settings=PACKAGE_ARGS)

@@ -182,7 +182,7 @@ def require_bootloader(system: System) -> None:
 
 def state_paths(system: System, tree: Tree, root: Path) -> tuple[str, ...]:
     """The package database paths (under ``/var``) of the root's package manager, if a plugin knows it."""
-    plugin = system._pm_or_none(root, tree)
+    plugin = system.package_manager_or_none(root, tree)
     return system.plugins.package_managers()[plugin].state_paths if plugin else ()
 
 

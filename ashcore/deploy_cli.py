@@ -52,41 +52,15 @@ def etc_update_cmd() -> None:
 @command("live-chroot", "lc")
 def live_chroot_cmd() -> None:
     """Open a shell in the running deployment; its changes apply now and are gone after the next deploy."""
-    from . import deploy
-    from .chroot import Bind, Chroot
+    from .chroot import Bind
     from .cli import _login_shell
 
     s = state()
-    with s.system.changing() as tree:
-        booted = deploy.running(s.system)
-        root = deploy.Deployments(s.store).path(booted.id)
-        home = [Bind(s.store.sysroot / "home", "/home", readonly=False)] if (s.store.sysroot / "home").is_dir() else []
-        chroot = Chroot(root=root, snapshot=booted.snapshot, binds=home, lock_fd=s.system.lock_fd,
-                        package_manager=s.system._pm_or_none(root, tree))  # fmt: skip
-        try:
-            s.system.plugins.call_all("ash_chroot_enter", chroot=chroot)
-            status = chroot.run([_login_shell(root)], check=False, stdin=None).returncode
-        finally:
-            chroot.close()
+    home = s.store.sysroot / "home"
+    with s.system.changing() as tree, s.system.live_chroot(tree, (Bind(home, "/home", readonly=False),) if home.is_dir() else ()) as chroot:
+        status = chroot.run([_login_shell(chroot.root)], check=False, stdin=None).returncode
     if status:
         raise typer.Exit(status)
-
-
-@command("self-update")
-def self_update_cmd(
-    snapshots: Annotated[list[str], typer.Argument(metavar="SNAPSHOT...", help="Snapshots to update (not 0).")],
-) -> None:
-    """Reinstall ash and its plugins, as the running ash has them, into snapshots; deploy one to use it."""
-    from . import __version__, installer
-    from .packages import refuse_base
-
-    s = state()
-    with s.system.changing() as tree:
-        for sid in [s.store.require(tree, t).id for t in snapshots]:
-            refuse_base(sid, "update ash in")
-            with s.system.transaction(tree, sid) as chroot:
-                installer.install_ash(s.system, chroot, tree)
-            print(f"self-update: snapshot {sid} has ash {__version__}")
 
 
 Firmware = Annotated[

@@ -271,7 +271,7 @@ def install_ash(system: System, chroot: Chroot, tree: Tree) -> None:
     """
     root, site = chroot.root, chroot.root / SITE.lstrip("/")
     python = _python_version(root)
-    users = {system._pm_or_none(root, tree), *system.plugins.implementers("ash_bootloader_update")}
+    users = {system.package_manager_or_none(root, tree), *system.plugins.implementers("ash_bootloader_update")}
     wanted = sorted({"ashcore", *(r.distribution for r in system.plugins.records if r.name in users)})
     with Guard() as guard:
         wheels = guard.tempdir("ash-wheels-")

@@ -35,6 +35,29 @@ def change(system: System, tree: Tree, sid: int, hook: str, **kwargs) -> None:
         system.plugins.call_package_manager(chroot.package_manager, hook, chroot=chroot, **kwargs)
 
 
+def install_live(system: System, tree: Tree, sid: int, packages: Sequence[str]) -> None:
+    """Install into snapshot ``sid`` (a transaction), then the same into the running deployment,
+    which must have been deployed from ``sid``: the packages work at once, without a reboot."""
+    from .deploy import running
+
+    booted = running(system)
+    if booted.snapshot != sid:
+        raise UsageError(
+            f"--live installs only into the snapshot the system runs, {booted.snapshot}, not {sid}",
+            hint=f"drop --live, or deploy {sid} and reboot first",
+        )
+    change(system, tree, sid, "ash_install", packages=packages)
+    try:
+        with system.live_chroot(tree) as chroot:
+            plugin = chroot.package_manager or system.plugins.package_manager_of(chroot.root, tree.distro)
+            system.plugins.call_package_manager(plugin, "ash_install", chroot=chroot, packages=packages)
+    except AshError as exc:
+        raise AshError(
+            f"installed into snapshot {sid}, but not into the running system: {exc.message}",
+            hint="the packages arrive with the next boot of a deployment of that snapshot",
+        ) from None
+
+
 def installed(system: System, tree: Tree, sid: int) -> list[Package]:
     root = system.store.snapshot_path(sid)
     plugin = system.plugins.package_manager_of(root, tree.distro)

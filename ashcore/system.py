@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from . import btrfs
-from .chroot import Chroot
+from .chroot import Bind, Chroot
 from .errors import AshError, NeedsRoot
 from .files import failpoint
 from .store import Store
@@ -92,7 +92,7 @@ class System:
         snap = tree[snapshot_id]
         source, work = self.store.snapshot_path(snapshot_id), self.store.work_path(snapshot_id)
         btrfs.ensure_absent(work)
-        pm = self.plugins.package_manager_of(source, tree.distro) if package_manager else self._pm_or_none(source, tree)
+        pm = self.plugins.package_manager_of(source, tree.distro) if package_manager else self.package_manager_or_none(source, tree)
         btrfs.snapshot(source, work, readonly=False)
         failpoint("tx:working-copy")
         chroot = Chroot(root=work, snapshot=snapshot_id, package_manager=pm, sysroot=self.store.sysroot, lock_fd=self.lock_fd)
@@ -108,7 +108,23 @@ class System:
                 btrfs.ensure_absent(work)
             raise
 
-    def _pm_or_none(self, root: Path, tree: Tree) -> str | None:
+    @contextmanager
+    def live_chroot(self, tree: Tree, binds: tuple[Bind, ...] = ()) -> Iterator[Chroot]:
+        """A chroot of the running deployment itself, not of a copy: what runs in it changes the
+        running system at once, with no transaction, and is gone after the next deploy."""
+        from .deploy import Deployments, running
+
+        booted = running(self)
+        root = Deployments(self.store).path(booted.id)
+        chroot = Chroot(root=root, snapshot=booted.snapshot, package_manager=self.package_manager_or_none(root, tree),
+                        sysroot=self.store.sysroot, binds=list(binds), lock_fd=self.lock_fd)  # fmt: skip
+        try:
+            self.plugins.call_all("ash_chroot_enter", chroot=chroot)
+            yield chroot
+        finally:
+            chroot.close()
+
+    def package_manager_or_none(self, root: Path, tree: Tree) -> str | None:
         try:
             return self.plugins.package_manager_of(root, tree.distro)
         except AshError:

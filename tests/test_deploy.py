@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from ashcore import btrfs
-from ashcore.testing import Ash, digest, env_with, make_plugin, pip_install
+from ashcore.testing import TPM, Ash, digest, env_with, make_plugin, pip_install
 
 KERNEL = "6.1.0-9-amd64"
 
@@ -413,3 +413,19 @@ def test_live_chroot_changes_the_running_deployment_only(system, booted):
     assert not (system.snapshot(1) / "live-change").exists()
     system("deploy", "1")
     assert not (system.store / f"deploy/{deploy_state(system)['default']['id']}/live-change").exists()
+
+
+def test_live_install_reaches_the_running_system(system, booted, tmp_path, plugin_site):
+    pip_install(make_plugin(tmp_path, "ash-tpm", "ash_tpm", TPM), plugin_site)
+    env = env_with(plugin_site)
+    booted("install", "--live", "1", "vim", env=env)
+    assert (system.snapshot(1) / "var/lib/tpm/vim").read_text() == "1.0\n"
+    assert (system.store / "deploy/1-1/var/lib/tpm/vim").read_text() == "1.0\n", "the running deployment has it now"
+    system("clone", "0")
+    before = digest(system.snapshot(2))
+    out = booted("install", "--live", "2", "emacs", env=env, check=False)
+    assert out.returncode == 2 and "--live installs only into the snapshot the system runs, 1, not 2" in out.stderr
+    assert digest(system.snapshot(2)) == before
+    out = system("install", "--live", "1", "nano", env=env, check=False)
+    assert out.returncode == 1 and "is not a booted ash deployment" in out.stderr
+    assert not (system.snapshot(1) / "var/lib/tpm/nano").exists()

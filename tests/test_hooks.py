@@ -1,7 +1,7 @@
 """Every hook the core calls, exercised through a real plugin distribution installed with pip.
 
-The plugin here ("tpm") is a minimal package manager for the busybox test root: its database is
-one file per package under /var/lib/tpm. It lets these tests check what the core does around the
+The plugin ("tpm", ``ashcore.testing.TPM``) is a minimal package manager for the busybox test root:
+its database is one file per package under /var/lib/tpm. It lets these tests check what the core does around the
 hooks (which plugin is called, transactions, tree order, failure reports); the real package
 managers are tested with their plugins (plugins/ash-apt, plugins/ash-pacman).
 """
@@ -15,60 +15,7 @@ from pathlib import Path
 import pytest
 
 from ashcore import btrfs, hookspecs
-from ashcore.testing import Ash, digest, env_with, make_plugin, pip_install
-
-TPM = """\
-    import json
-    from ashcore import hookimpl
-    from ashcore.models import Package, PackageManagerInfo
-
-    DB = "/var/lib/tpm"
-
-    @hookimpl
-    def ash_package_manager():
-        return PackageManagerInfo(name="tpm", distros=("testos",), state_paths=("var/lib/tpm",))
-
-    @hookimpl
-    def ash_bootstrap(target, options):
-        (target / "etc").mkdir()
-        (target / "etc/os-release").write_text("ID=testos\\n")
-        (target / "etc/bootstrap.json").write_text(json.dumps(
-            {"release": options.release, "mirror": options.mirror, "variant": options.variant,
-             "packages": list(options.packages)}))
-
-    def _put(chroot, packages, version):
-        chroot.run(["mkdir", "-p", DB])
-        for p in packages:
-            # the package name travels as an argument of the shell, never as part of its script
-            chroot.run(["sh", "-c", 'test "$1" != broken && echo "$2" > "/var/lib/tpm/$1"', "sh", p, version])
-
-    @hookimpl
-    def ash_install(chroot, packages):
-        _put(chroot, packages, "1.0")
-
-    @hookimpl
-    def ash_remove(chroot, packages):
-        chroot.run(["rm", *(DB + "/" + p for p in packages)])
-
-    @hookimpl
-    def ash_upgrade(chroot):
-        chroot.run(["sh", "-c", 'for f in /var/lib/tpm/*; do [ -e "$f" ] && echo 2.0 > "$f"; done; true'])
-
-    @hookimpl
-    def ash_refresh(chroot):
-        chroot.run(["touch", "/var/lib/tpm.refreshed"])
-
-    @hookimpl
-    def ash_list_packages(root):
-        db = root / DB.lstrip("/")
-        return [Package(p.name, p.read_text().strip()) for p in db.iterdir()] if db.is_dir() else []
-
-    @hookimpl
-    def ash_sync(chroot, parent, packages):
-        for p in packages:
-            _put(chroot, [p.name], p.version)
-"""
-
+from ashcore.testing import TPM, Ash, digest, env_with, make_plugin, pip_install
 
 @pytest.fixture
 def tpm(store, tmp_path, plugin_site):
