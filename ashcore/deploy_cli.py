@@ -63,6 +63,23 @@ def live_chroot_cmd() -> None:
         raise typer.Exit(status)
 
 
+@command("self-update")
+def self_update_cmd(
+    snapshots: Annotated[list[str], typer.Argument(metavar="SNAPSHOT...", help="Snapshots to update (not 0).")],
+) -> None:
+    """Reinstall ash and its plugins, as the running ash has them, into snapshots; deploy one to use it."""
+    from . import __version__, installer
+    from .packages import refuse_base
+
+    s = state()
+    with s.system.changing() as tree:
+        for sid in [s.store.require(tree, t).id for t in snapshots]:
+            refuse_base(sid, "update ash in")
+            with s.system.transaction(tree, sid) as chroot:
+                installer.install_ash(s.system, chroot, tree)
+            print(f"self-update: snapshot {sid} has ash {__version__}")
+
+
 Firmware = Annotated[
     str | None,
     typer.Option("--firmware", metavar="bios|uefi", help="Boot firmware (default: uefi with an ESP, else bios)."),
@@ -128,6 +145,7 @@ def setup_cmd(
         user_password=user_password if user_password is not None or not user else ask.password(f"Password of {user}"),
         cache_dir=cache,
     )  # fmt: skip
+    installer.preflight(state().system, settings)
     if isinstance(where, installer.Image):
         installer.install_image(where, settings)
     else:

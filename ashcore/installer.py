@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,6 +36,7 @@ from .system import System
 from .tree import Tree
 
 MIN_SIZE = 3 * GiB
+_HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 SUBVOLUMES = {".snapshots": "@.snapshots", "home": "@home", "var": "@var"}
 SITE = "/usr/lib/ash/site"  # where ash lives on an installed system
 VIEW = ".ash-sysroot"  # the sysroot view, at the top of the filesystem while the installer works
@@ -112,6 +114,15 @@ class Target:
 
 
 # -- entry points ------------------------------------------------------------------------------
+
+
+def preflight(system: System, settings: Settings) -> None:
+    """Refuse settings that would fail only after minutes of work."""
+    if not _HOSTNAME.fullmatch(settings.hostname):
+        raise UsageError(f"{settings.hostname!r} is not a host name", hint="letters, digits and inner dashes, at most 63")
+    deploy.require_bootloader(system)
+    if settings.source is None:
+        system.plugins.package_manager_for([settings.distro])
 
 
 @attrs.frozen

@@ -7,7 +7,9 @@ since QEMU started. The guest ends the run by powering off; a timeout stops QEMU
 SIGKILL, and QEMU also dies with this process.
 
 The guest side is :func:`report_overlay`: a systemd unit that, when the kernel command line has
-``ash.report=1``, prints ``ASH-REPORT <key>: <value>`` lines on ``ttyS0`` and powers off. It runs
+``ash.report=1``, prints ``ASH-REPORT <key>: <value>`` lines on ``ttyS0`` and powers off. When the
+booted ``/etc/ash-report-deploy`` names a snapshot, it first runs ``ash etc-update`` and
+``ash deploy`` of that snapshot on the booted system and reports what they did. It runs
 before the serial getty, which would otherwise hang up the port under it, and lets systemd open the
 port rather than the script.
 """
@@ -42,9 +44,11 @@ class Boot:
     returncode: int | None = None
     timed_out: bool = False
 
-    def first(self, text: str) -> float | None:
-        """When a line containing ``text`` first appeared."""
-        return next((t for t, line in self.lines if text in line), None)
+    def first(self, text: str, after: float | None = 0.0) -> float | None:
+        """When a line containing ``text`` first appeared (``after`` a given time)."""
+        if after is None:
+            return None
+        return next((t for t, line in self.lines if text in line and t >= after), None)
 
     @property
     def report(self) -> dict[str, str]:
@@ -64,7 +68,7 @@ def boot(image: Path, *, firmware: str, log: Path | None = None, timeout: float 
     with tempfile.TemporaryDirectory(prefix="ash-qemu-") as tmp:
         argv = [
             "qemu-system-x86_64", "-accel", "tcg", "-m", memory, "-smp", "2",
-            "-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot", "-nic", "none",
+            "-display", "none", "-vga", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot", "-nic", "none",
             "-drive", f"file={image},format=raw,if=virtio,cache=unsafe,snapshot=on",
         ]  # fmt: skip
         if firmware == "uefi":
@@ -150,6 +154,13 @@ say dpkg-db "$(findmnt -no SOURCE,OPTIONS /var/lib/dpkg 2>&1)"
 for p in @PACKAGES@; do say "package-$p" "$(dpkg-query -W -f '${Status} ${Version}' "$p" 2>/dev/null || echo absent)"; done
 [ -d /sys/firmware/efi ] && say firmware uefi || say firmware bios
 say uptime "$(cut -d' ' -f1 /proc/uptime)"
+if [ -s /etc/ash-report-deploy ]; then  # asked for: ash at work on the booted system itself
+  say guest-etc-update "$(ash etc-update 2>&1 | tail -n 1)"
+  say guest-etc-saved "$(ls "/.snapshots/rootfs/snapshot-$(cat /usr/lib/ash/snapshot)/etc/ash-report-deploy" 2>&1)"
+  say guest-deploy "$(ash deploy "$(cat /etc/ash-report-deploy)" 2>&1 | tail -n 1)"
+  say guest-state "$(ash current --json 2>&1 | tr -d ' \n')"
+  say guest-menu "$(grep -m 1 'rootflags=' /.snapshots/boot/grub/grub.cfg)"
+fi
 echo "ASH-REPORT-END"
 systemctl poweroff --no-block
 """

@@ -5,13 +5,15 @@ debootstrap base (``/var/cache/ash-tests``; built once through the apt plugin's 
 Snapshot 1 is a clone of 0 with a package from a local apt repository, snapshot 2 a clone without
 it. The image is booted (TCG; writes discarded) after ``ash deploy 1``, ``ash deploy 2`` and
 ``ash rollback``, and each time the guest's report on the serial console must name the deployed
-snapshot, a read-only ``/``, a writable ``/etc`` and whether the package is there.
+snapshot, a read-only ``/``, a writable ``/etc`` and whether the package is there. In the last boot
+the guest also runs ``ash etc-update`` and ``ash deploy`` itself.
 """
 
 from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import os
 import subprocess
 import tempfile
@@ -133,9 +135,19 @@ def test_deploy_switch_and_rollback_boot(images, firmware, tmp_path):
     boot_and_check(image, firmware, tmp_path / "1-deployed.log", snapshot=1, package=True)
     on_image(image, ("deploy", "2"))
     boot_and_check(image, firmware, tmp_path / "2-deployed.log", snapshot=2, package=False)
-    (tree,) = on_image(image, ("rollback",), ("tree",))[1:]
-    assert "1*- with the package" in tree
-    boot_and_check(image, firmware, tmp_path / "3-rolled-back.log", snapshot=1, package=True)
+    with installer.open_system(image) as view:
+        ash = Ash(view)
+        ash("rollback")
+        assert "1*- with the package" in ash("tree").stdout
+        default = json.loads((ash.store / "ash/deploy.json").read_text())["default"]["id"]
+        (ash.store / "deploy" / default / "etc/ash-report-deploy").write_text("2\n")  # see qemu.REPORT_SCRIPT
+    result = boot_and_check(image, firmware, tmp_path / "3-rolled-back.log", snapshot=1, package=True)
+    guest = result.report
+    assert guest["guest-etc-update"] == "etc-update: /etc saved into snapshot 1", result.tail()
+    assert guest["guest-etc-saved"] == "/.snapshots/rootfs/snapshot-1/etc/ash-report-deploy", result.tail()
+    assert guest["guest-deploy"].startswith("deployed snapshot 2 (deployment 2-"), result.tail()
+    assert guest["guest-state"] == '{"current":1,"booted":1,"deployed":2}', result.tail()
+    assert "rootflags=subvol=@.snapshots/deploy/2-" in guest["guest-menu"], result.tail()
 
 
 def test_hook_ash_bootloader_install(images):

@@ -97,6 +97,11 @@ def test_refuses_bad_images(tmp_path, busybox_root):
     assert existing.read_text() == "mine"
     refused(ash("setup", "--image", tmp_path / "small.img", "--size", "1G", "-y"), "1.0 GiB is too small")
     refused(ash("setup", "--image", tmp_path / "x.img", "--size", "lots", "-y"), "'lots' is not a size")
+    refused(ash("setup", "--image", tmp_path / "x.img", "--hostname", "no_such host", "-y"), "'no_such host' is not a host name")
+    out = ash("setup", "--image", tmp_path / "x.img", "-y", env={**os.environ, "ASH_DISABLED_PLUGINS": "grub"})
+    assert out.returncode == 1 and "needs exactly one bootloader plugin, found none" in out.stderr
+    out = ash("setup", "--image", tmp_path / "x.img", "--distro", "plan9", "-y")
+    assert out.returncode == 1 and "no plugin manages distribution 'plan9'" in out.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["taken.img"]
 
 
@@ -105,9 +110,8 @@ def test_failed_install_leaves_nothing_behind(tmp_path, busybox_root):
     leaves no loop device or mount behind."""
     require_root_tools("sfdisk", "partx")
     image = tmp_path / "bad.img"
-    loops_before = subprocess.run(["losetup", "--list", "--noheadings"], capture_output=True, text=True).stdout
     out = ash("setup", "--image", image, "--size", "3G", "--from", busybox_root, "-y")
     assert out.returncode == 1 and "the new system has no python3" in out.stderr, out
     assert not image.exists()
-    assert subprocess.run(["losetup", "--list", "--noheadings"], capture_output=True, text=True).stdout == loops_before
-    assert "ash-top-" not in Path("/proc/self/mountinfo").read_text()
+    loops = subprocess.run(["losetup", "--list", "--noheadings"], capture_output=True, text=True, check=True).stdout
+    assert os.fspath(image) not in loops, "a loop device (and so any mount of it) is left"
