@@ -149,9 +149,11 @@ class Guard(ExitStack):
         """Attach a disk image to a loop device with its partitions; return the disk and partitions."""
         loop = Path(output(["losetup", "--find", "--show", image]).strip())
         self.callback(run, ["losetup", "--detach", loop], check=False)
-        run(["partx", "--add", loop], capture=True, check=False)  # fails harmlessly on a table-less image
+        run(["partx", "--add", loop], capture=True)
         self.callback(run, ["partx", "--delete", loop], capture=True, check=False)
         parts = BlockDevice(loop).partitions()
+        if not parts:
+            raise AshError(f"{image} has no partitions")
         for _ in range(50):  # the nodes appear asynchronously (devtmpfs)
             if all(p.exists() for p in parts):
                 break

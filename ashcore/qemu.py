@@ -69,20 +69,25 @@ def boot(image: Path, *, firmware: str, log: Path | None = None, timeout: float 
         argv = [
             "qemu-system-x86_64", "-accel", "tcg", "-m", memory, "-smp", "2",
             "-display", "none", "-vga", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot", "-nic", "none",
-            "-drive", f"file={image},format=raw,if=virtio,cache=unsafe,snapshot=on",
+            "-drive", f"file={_option(image)},format=raw,if=virtio,cache=unsafe,snapshot=on",
         ]  # fmt: skip
         if firmware == "uefi":
             variables = Path(tmp, "OVMF_VARS.fd")
             shutil.copy(OVMF_VARS, variables)
             argv += ["-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}",
-                     "-drive", f"if=pflash,format=raw,unit=1,file={variables}"]  # fmt: skip
+                     "-drive", f"if=pflash,format=raw,unit=1,file={_option(variables)}"]  # fmt: skip
         return _run(argv, log, timeout)
+
+
+def _option(path: Path) -> str:
+    """A path as a value in QEMU's comma-separated options (a comma is written twice)."""
+    return str(path).replace(",", ",,")
 
 
 def _run(argv: list[str], log: Path | None, timeout: float) -> Boot:
     result, pending = Boot(), b""
     start = time.monotonic()
-    out = open(log, "w") if log else None  # noqa: SIM115 - closed in finally
+    out = open(log, "w") if log else None  # closed in finally
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             preexec_fn=_die_with_parent)  # fmt: skip
 

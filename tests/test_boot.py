@@ -179,3 +179,28 @@ def test_self_update(images):
         assert (site / "ashcore/deploy.py").read_bytes() == Path(deploy.__file__).read_bytes()
         assert "ash 0.1.0" in ash("run", sid, "ash", "--version").stdout
         assert ash("self-update", "0", check=False).returncode == 2
+
+
+def test_install_onto_a_partition_leaves_the_rest_of_the_disk(debian_base, overlay, tmp_path):
+    """``ash setup PARTITION DISK``: the other partition and the partition table stay as they were."""
+    from ashcore.disks import Guard
+
+    image = tmp_path / "disk.img"
+    with open(image, "wb") as f:
+        f.truncate(8 << 30)
+    subprocess.run(["sfdisk", "--quiet", image], input="label: dos\nstart=2048, size=1GiB\nsize=6GiB, bootable\n",
+                   text=True, check=True)  # fmt: skip
+    with Guard() as guard:
+        disk, (data, target) = guard.attach(image)
+        subprocess.run(["mkfs.ext2", "-q", "-L", "data", data], check=True)
+        table = subprocess.run(["sfdisk", "--dump", disk], check=True, capture_output=True, text=True).stdout
+        before = hashlib.sha256(data.read_bytes()).hexdigest()
+        subprocess.run([*ASH, "setup", target, disk, "--from", debian_base, "--overlay", overlay, "--hostname", "parted",
+                        "--yes"], check=True, stdin=subprocess.DEVNULL)  # fmt: skip
+        assert hashlib.sha256(data.read_bytes()).hexdigest() == before
+        assert subprocess.run(["sfdisk", "--dump", disk], check=True, capture_output=True, text=True).stdout == table
+    with installer.open_system(image) as view:
+        assert Ash(view)("current").stdout == "0\n"
+        assert (view / ".snapshots/rootfs/snapshot-0/etc/hostname").read_text() == "parted\n"
+    with open(image, "rb") as f:
+        assert b"GRUB" in f.read(512)
