@@ -17,6 +17,7 @@ import pytest
 from ashcore import btrfs, hookspecs
 from ashcore.testing import TPM, Ash, digest, env_with, make_plugin, pip_install
 
+
 @pytest.fixture
 def tpm(store, tmp_path, plugin_site):
     pip_install(make_plugin(tmp_path, "ash-tpm", "ash_tpm", TPM), plugin_site)
