@@ -118,6 +118,11 @@ def setup_cmd(
         typer.Option("--user-password", envvar="ASH_USER_PASSWORD", help="The user's password (asked if not given)."),
     ] = None,
     cache: Annotated[Path | None, typer.Option("--cache-dir", help="Keep downloaded packages here.")] = None,
+    encrypt: Annotated[bool, typer.Option("--encrypt", help="Encrypt the root partition (needs an encryption plugin).")] = False,
+    passphrase: Annotated[
+        str | None,
+        typer.Option("--passphrase", envvar="ASH_PASSPHRASE", help="Passphrase for --encrypt (asked if not given)."),
+    ] = None,
     yes: YesOpt = False,
 ) -> None:
     """Install an ash system onto PARTITION of DISK (and ESP), or into a new disk image (--image)."""
@@ -144,6 +149,7 @@ def setup_cmd(
         user=user,
         user_password=user_password if user_password is not None or not user else ask.password(f"Password of {user}"),
         cache_dir=cache,
+        passphrase=(passphrase if passphrase is not None else ask.password("Passphrase of the encrypted root")) if encrypt else None,
     )  # fmt: skip
     installer.preflight(state().system, settings)
     if isinstance(where, installer.Image):

@@ -39,7 +39,8 @@ MIN_SIZE = 3 * GiB
 _HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 SUBVOLUMES = {".snapshots": "@.snapshots", "home": "@home", "var": "@var"}
 SITE = "/usr/lib/ash/site"  # where ash lives on an installed system
-VIEW = ".ash-sysroot"  # the sysroot view, at the top of the filesystem while the installer works
+VIEW = ".ash-sysroot"
+ENCRYPTED_NAME = "ash-root"  # the name the opened encrypted root partition gets  # the sysroot view, at the top of the filesystem while the installer works
 #: What a distribution's base needs to boot from btrfs with GRUB (BIOS and UEFI) and to run ash.
 BOOT_PACKAGES = {
     "debian": ("linux-image-amd64", "systemd-sysv", "udev", "initramfs-tools", "kmod", "btrfs-progs", "python3",
@@ -72,6 +73,7 @@ class Settings:
     user: str | None = None
     user_password: str = ""
     cache_dir: Path | None = None
+    passphrase: str | None = None  # encrypt the root partition with this passphrase
 
 
 @attrs.frozen
@@ -123,6 +125,11 @@ def preflight(system: System, settings: Settings) -> None:
     deploy.require_bootloader(system)
     if settings.source is None:
         system.plugins.package_manager_for([settings.distro])
+    if settings.passphrase is not None:
+        if not settings.passphrase:
+            raise UsageError("--encrypt needs a passphrase", hint="give --passphrase or ASH_PASSPHRASE")
+        if not system.plugins.implementers("ash_encrypt"):
+            raise AshError("encryption needs an encryption plugin, and none is installed", hint="install ash-luks")
 
 
 @attrs.frozen
@@ -191,12 +198,13 @@ def _view(guard: Guard, device: Path) -> Path:
 
 
 def _install(guard: Guard, target: Target, settings: Settings) -> None:
-    run(["mkfs.btrfs", "--quiet", "--force", "--label", "ash", target.root], capture=True)
-    top = guard.mount(target.root, guard.tempdir("ash-top-"), "subvolid=5")
+    device = target.root if settings.passphrase is None else _encrypt(target.root, settings.passphrase)
+    run(["mkfs.btrfs", "--quiet", "--force", "--label", "ash", device], capture=True)
+    top = guard.mount(device, guard.tempdir("ash-top-"), "subvolid=5")
     for subvolume in SUBVOLUMES.values():
         btrfs.create(top / subvolume)
     guard.callback(btrfs.syncfs, top)
-    system = System(_view(guard, target.root))
+    system = System(_view(guard, device))
     if settings.source is not None:
         snapshots.init(system.store, source=settings.source, distro=None)
     else:
@@ -207,6 +215,17 @@ def _install(guard: Guard, target: Target, settings: Settings) -> None:
         deploy.deploy(system, tree, 0)
         ctx = deploy.context(system, tree, deploy.Deployments(system.store).load())
         system.plugins.call_all("ash_bootloader_install", context=ctx, disk=target.disk, firmware=target.firmware, esp=target.esp)
+
+
+def _encrypt(partition: Path, passphrase: str) -> Path:
+    """Format ``partition`` as an encrypted container through the encryption plugin and open it;
+    the filesystem then goes on the opened device."""
+    from .plugins import Plugins
+
+    opened = Plugins.load().call_all("ash_encrypt", device=partition, passphrase=passphrase, name=ENCRYPTED_NAME)
+    if opened is None or not Path(opened).exists():
+        raise AshError(f"the encryption plugin did not open {partition}")
+    return Path(opened)
 
 
 def _bootstrap(system: System, settings: Settings):
