@@ -1,4 +1,4 @@
-"""The commands that make snapshots boot: deploy, rollback, etc-update, live-chroot, and the installer.
+"""The commands that make snapshots boot: deploy, rollback, etc-update, live-chroot, self-update, setup.
 
 Registered on ``ashcore.cli.app`` when that module is imported; the modules doing the work are
 imported inside each command so ``ash --help`` stays fast.
