@@ -39,8 +39,8 @@ MIN_SIZE = 3 * GiB
 _HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 SUBVOLUMES = {".snapshots": "@.snapshots", "home": "@home", "var": "@var"}
 SITE = "/usr/lib/ash/site"  # where ash lives on an installed system
-VIEW = ".ash-sysroot"
-ENCRYPTED_NAME = "ash-root"  # the name the opened encrypted root partition gets  # the sysroot view, at the top of the filesystem while the installer works
+VIEW = ".ash-sysroot"  # the sysroot view, at the top of the filesystem while the installer works
+ENCRYPTED_NAME = "ash-root"  # the name the opened encrypted root partition gets
 #: What a distribution's base needs to boot from btrfs with GRUB (BIOS and UEFI) and to run ash.
 BOOT_PACKAGES = {
     "debian": ("linux-image-amd64", "systemd-sysv", "udev", "initramfs-tools", "kmod", "btrfs-progs", "python3",
