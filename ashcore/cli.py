@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from typer.core import TyperGroup
@@ -20,7 +20,9 @@ from typer.core import TyperGroup
 from . import __version__
 from .errors import AshError, UsageError
 from .store import Store
-from .system import System
+
+if TYPE_CHECKING:
+    from .system import System
 
 Snap = Annotated[str, typer.Argument(metavar="SNAPSHOT", help="Snapshot number (see 'ash tree').", show_default=False)]
 Tree_ = Annotated[str, typer.Argument(metavar="TREE", help="Snapshot whose subtree to work on.", show_default=False)]
@@ -131,12 +133,14 @@ class State:
     @property
     def system(self) -> System:
         if self._system is None:
+            from .system import System  # not needed (nor imported) by the read-only commands
+
             self._system = System(self.sysroot, allow_chroot=self.allow_chroot, third_party=self.third_party)
         return self._system
 
     @property
     def store(self) -> Store:
-        return self.system.store
+        return self._system.store if self._system else Store(self.sysroot)
 
 
 _STATE: State | None = None
