@@ -8,6 +8,7 @@ import fcntl
 import os
 import struct
 import time
+import uuid
 from pathlib import Path
 
 from .errors import AshError
@@ -15,6 +16,8 @@ from .run import output, run
 
 _BTRFS_IOC_SUBVOL_GETFLAGS = 0x80089419
 _BTRFS_IOC_SUBVOL_SETFLAGS = 0x4008941A
+_BTRFS_IOC_FS_INFO = 0x8400941F  # _IOR(0x94, 31, struct btrfs_ioctl_fs_info_args), 1024 bytes
+_FSID = slice(16, 32)  # after max_id and num_devices (two u64)
 _BTRFS_SUBVOL_RDONLY = 1 << 1
 _FIRST_FREE_OBJECTID = 256  # the inode number of every subvolume's root directory
 _AT_FDCWD = -100
@@ -70,23 +73,27 @@ def _nested_subvolumes(path: Path) -> list[Path]:
     return found
 
 
-def is_readonly(path: Path) -> bool:
+def _ioctl(path: Path, request: int, arg: bytes) -> bytes:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        buf = fcntl.ioctl(fd, _BTRFS_IOC_SUBVOL_GETFLAGS, bytes(8))
+        return fcntl.ioctl(fd, request, arg)
     finally:
         os.close(fd)
-    return bool(struct.unpack("Q", buf)[0] & _BTRFS_SUBVOL_RDONLY)
+
+
+def is_readonly(path: Path) -> bool:
+    return bool(struct.unpack("Q", _ioctl(path, _BTRFS_IOC_SUBVOL_GETFLAGS, bytes(8)))[0] & _BTRFS_SUBVOL_RDONLY)
 
 
 def set_readonly(path: Path, readonly: bool) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        flags = struct.unpack("Q", fcntl.ioctl(fd, _BTRFS_IOC_SUBVOL_GETFLAGS, bytes(8)))[0]
-        flags = flags | _BTRFS_SUBVOL_RDONLY if readonly else flags & ~_BTRFS_SUBVOL_RDONLY
-        fcntl.ioctl(fd, _BTRFS_IOC_SUBVOL_SETFLAGS, struct.pack("Q", flags))
-    finally:
-        os.close(fd)
+    flags = struct.unpack("Q", _ioctl(path, _BTRFS_IOC_SUBVOL_GETFLAGS, bytes(8)))[0]
+    flags = flags | _BTRFS_SUBVOL_RDONLY if readonly else flags & ~_BTRFS_SUBVOL_RDONLY
+    _ioctl(path, _BTRFS_IOC_SUBVOL_SETFLAGS, struct.pack("Q", flags))
+
+
+def fs_uuid(path: Path) -> str:
+    """The UUID of the btrfs filesystem holding ``path`` (what ``root=UUID=`` and fstab name)."""
+    return str(uuid.UUID(bytes=_ioctl(path, _BTRFS_IOC_FS_INFO, bytes(1024))[_FSID]))
 
 
 def exchange(a: Path, b: Path) -> None:

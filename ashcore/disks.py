@@ -10,12 +10,10 @@ user space with ``partx -a`` (``losetup -P`` would create none).
 
 from __future__ import annotations
 
-import fcntl
 import os
 import stat
 import tempfile
 import time
-import uuid
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -25,18 +23,6 @@ from .errors import AshError, UsageError
 from .run import output, run
 
 GiB = 1 << 30
-_BTRFS_IOC_FS_INFO = 0x8400941F  # _IOR(0x94, 31, struct btrfs_ioctl_fs_info_args), 1024 bytes
-_FSID = slice(16, 32)  # after max_id and num_devices (two u64)
-
-
-def fs_uuid(path: Path) -> str:
-    """The UUID of the btrfs filesystem holding ``path`` (what ``root=UUID=`` and fstab name)."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        info = fcntl.ioctl(fd, _BTRFS_IOC_FS_INFO, bytes(1024))
-    finally:
-        os.close(fd)
-    return str(uuid.UUID(bytes=info[_FSID]))
 
 
 def parse_size(text: str) -> int:

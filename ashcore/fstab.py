@@ -29,10 +29,8 @@ class Layout:
 
     @classmethod
     def of(cls, sysroot: Path, store: Path) -> Layout:
-        from .disks import fs_uuid
-
         shared = tuple((f"/{name}", btrfs.subvolume_path(sysroot / name)) for name in SHARED if btrfs.is_subvolume(sysroot / name))
-        return cls(uuid=fs_uuid(store), store=btrfs.subvolume_path(store), shared=shared)
+        return cls(uuid=btrfs.fs_uuid(store), store=btrfs.subvolume_path(store), shared=shared)
 
     def subvolume(self, rel: str) -> str:
         """The subvolume path of ``rel`` (a path inside the store) for ``subvol=``."""

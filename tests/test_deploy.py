@@ -75,7 +75,7 @@ def grub_default(ash: Ash) -> tuple[int, str]:
 
 
 def fs_uuid(ash: Ash) -> str:
-    from ashcore.disks import fs_uuid as uuid_of
+    from ashcore.btrfs import fs_uuid as uuid_of
 
     return uuid_of(ash.store)
 
