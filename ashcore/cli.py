@@ -273,10 +273,7 @@ def ubranch_cmd(
     parent: Annotated[str, typer.Argument(metavar="PARENT", help="The new snapshot's parent.")], snapshot: Snap, desc: DescOpt = None
 ) -> None:
     """Copy SNAPSHOT as a new child of PARENT (sync the tree afterwards)."""
-    s = state()
-    with s.system.changing() as tree:
-        p = s.store.require(tree, parent).id
-    _copy(snapshot, lambda tree, src: p, lambda src: desc or f"clone of {src}")
+    _copy(snapshot, lambda tree, src: state().store.require(tree, parent).id, lambda src: desc or f"clone of {src}")
 
 
 @command("clone-tree", "ct")
