@@ -69,7 +69,7 @@ class DeployState:
             "snapshot": self.default.snapshot if self.default else None,  # what Store.deployed() reads
             "default": self.default.to_json() if self.default else None,
             "previous": self.previous.to_json() if self.previous else None,
-            "bootloader_pending": self.pending,
+            "bootloader_pending": self.pending,  # what Store.deploy_pending() reads
         }
 
     @classmethod

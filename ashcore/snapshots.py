@@ -11,15 +11,18 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import btrfs, osrelease
 from .errors import AshError, UsageError
 from .files import failpoint
-from .models import BootstrapOptions
 from .run import run
 from .store import Store
 from .system import System
 from .tree import BASE, Snapshot, Tree
+
+if TYPE_CHECKING:
+    from .models import BootstrapOptions
 
 
 def copy(system: System, tree: Tree, source: int, parent: int | None, description: str) -> int:

@@ -126,9 +126,21 @@ class Store:
     def deployed(self) -> int | None:
         """The snapshot the bootloader boots next by default."""
         try:
-            return int(json.loads((self.state / "deploy.json").read_text())["snapshot"])
-        except (OSError, ValueError, KeyError, TypeError):
+            return int(self._deploy_state()["snapshot"])
+        except (KeyError, TypeError, ValueError):
             return None
+
+    def deploy_pending(self) -> bool:
+        """Whether a deploy was interrupted before the bootloader was switched (see ``deploy.py``)."""
+        return bool(self._deploy_state().get("bootloader_pending"))
+
+    def _deploy_state(self) -> dict:
+        """``deploy.json`` read without the deploy machinery, which read-only commands do not import."""
+        try:
+            data = json.loads((self.state / "deploy.json").read_text())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
 
     def current(self) -> int | None:
         booted = self.booted()

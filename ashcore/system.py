@@ -7,13 +7,16 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import btrfs
-from .chroot import Bind, Chroot
 from .errors import AshError, NeedsRoot
 from .files import failpoint
 from .store import Store
 from .tree import Tree
+
+if TYPE_CHECKING:
+    from .chroot import Bind, Chroot
 
 
 def note(message: str) -> None:
@@ -72,10 +75,11 @@ class System:
                     self.store.save(tree)
                 for message in notes + fixes:
                     note(message)
-                from .deploy import finish_interrupted  # an interrupted deploy is finished first
+                if self.store.deploy_pending():  # an interrupted deploy is finished first
+                    from .deploy import finish_interrupted
 
-                for message in finish_interrupted(self, tree):
-                    note(message)
+                    for message in finish_interrupted(self, tree):
+                        note(message)
                 yield tree
             finally:
                 self.lock_fd = None
@@ -89,6 +93,8 @@ class System:
         replaces the snapshot in one atomic exchange; if it raises (or ash dies), the snapshot is
         untouched and the working copy is thrown away (now, or by the next ash run).
         """
+        from .chroot import Chroot  # only changing commands pay for the sandbox machinery
+
         snap = tree[snapshot_id]
         source, work = self.store.snapshot_path(snapshot_id), self.store.work_path(snapshot_id)
         btrfs.ensure_absent(work)
@@ -112,6 +118,7 @@ class System:
     def live_chroot(self, tree: Tree, binds: tuple[Bind, ...] = ()) -> Iterator[Chroot]:
         """A chroot of the running deployment itself, not of a copy: what runs in it changes the
         running system at once, with no transaction, and is gone after the next deploy."""
+        from .chroot import Chroot
         from .deploy import Deployments, running
 
         booted = running(self)
