@@ -12,7 +12,7 @@ import uuid
 from pathlib import Path
 
 from .errors import AshError
-from .run import output, run
+from .run import log_command, output, run
 
 _BTRFS_IOC_SUBVOL_GETFLAGS = 0x80089419
 _BTRFS_IOC_SUBVOL_SETFLAGS = 0x4008941A
@@ -46,8 +46,10 @@ def create(path: Path) -> None:
 def snapshot(source: Path, dest: Path, *, readonly: bool) -> None:
     """Snapshot ``source`` to ``dest`` (which must not exist); read-only snapshots are made so atomically.
 
-    One ioctl, as ``btrfs subvolume snapshot`` makes it, without starting that program.
+    One ioctl, as ``btrfs subvolume snapshot`` makes it, without starting that program
+    (``--debug`` still shows that command line).
     """
+    log_command(["btrfs", "subvolume", "snapshot", *(["-r"] if readonly else []), str(source), str(dest)])
     try:
         src = os.open(source, os.O_RDONLY | os.O_DIRECTORY)
         try:
