@@ -24,10 +24,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import btrfs
+from . import btrfs, osrelease
 from .errors import AshError, LockBusy, UsageError
 from .files import atomic_write
-from .tree import BASE, Snapshot, Tree, TreeFormatError
+from .tree import BASE, NewerTreeFormat, Snapshot, Tree
 
 STORE_DIR = ".snapshots"
 _SNAPSHOT_RE = re.compile(r"snapshot-(\d+)")
@@ -75,8 +75,16 @@ class Store:
             raise AshError(f"cannot read {self.tree_file}", hint="run ash as root") from None
         try:
             return Tree.from_json(json.loads(text))
+        except NewerTreeFormat as exc:
+            raise self._newer(exc) from None
         except (ValueError, KeyError, TypeError) as exc:
             raise AshError(f"{self.tree_file} is unreadable ({exc})", hint="rebuild it with 'ash check'") from None
+
+    def _newer(self, exc: NewerTreeFormat) -> AshError:
+        return AshError(
+            f"{self.tree_file} was written by a newer ash ({exc}); this one will not change it",
+            hint="use the newer ash (for example from the snapshot that wrote it), or upgrade this one",
+        )
 
     def save(self, tree: Tree) -> None:
         atomic_write(self.tree_file, json.dumps(tree.to_json(), separators=(",", ":")) + "\n")
@@ -172,8 +180,10 @@ class Store:
         notes = []
         on_disk = self.on_disk()
         if tree is None:
-            tree = Tree()
-            notes.append("rebuilt the tree file from the snapshots on disk")
+            base = self.snapshot_path(BASE)
+            tree = Tree(distro=(osrelease.distro_ids(base) or [None])[0] if base.is_dir() else None)
+            kept = " (the damaged one is kept as ash/tree.json.broken)" if (self.state / "tree.json.broken").exists() else ""
+            notes.append(f"rebuilt the tree file from the snapshots on disk{kept}")
         for sid in sorted(set(tree.snapshots) - on_disk, reverse=True):
             tree.remove(sid)
             notes.append(f"forgot snapshot {sid}: its subvolume is gone")
@@ -198,9 +208,21 @@ class Store:
         return tree, notes
 
     def load_for_repair(self) -> Tree | None:
+        """The tree, or ``None`` when the file is missing or damaged and must be rebuilt.
+
+        A damaged file is first kept as ``tree.json.broken``; one written by a newer ash is not
+        damaged, and is refused rather than rebuilt (that would lose its parents and descriptions).
+        """
         try:
-            return Tree.from_json(json.loads(self.tree_file.read_text(encoding="utf-8")))
-        except (OSError, ValueError, KeyError, TypeError, TreeFormatError):
+            raw = self.tree_file.read_bytes()
+        except FileNotFoundError:
+            return None
+        try:
+            return Tree.from_json(json.loads(raw))
+        except NewerTreeFormat as exc:
+            raise self._newer(exc) from None
+        except (ValueError, KeyError, TypeError):  # TreeFormatError is a ValueError
+            atomic_write(self.state / "tree.json.broken", raw)
             return None
 
 

@@ -37,6 +37,10 @@ class TreeFormatError(ValueError):
     pass
 
 
+class NewerTreeFormat(TreeFormatError):
+    """The tree file was written by a newer ash: never rebuild it, it is not damaged."""
+
+
 @attrs.define
 class Tree:
     """All snapshots of a store, keyed by number."""
@@ -107,7 +111,10 @@ class Tree:
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise TreeFormatError("not an ash tree file")
         if data.get("version") != VERSION:
-            raise TreeFormatError(f"tree format version {data.get('version')} (this ash reads {VERSION})")
+            version = data.get("version")
+            if isinstance(version, int) and version > VERSION:
+                raise NewerTreeFormat(f"tree format version {version} (this ash reads {VERSION})")
+            raise TreeFormatError(f"tree format version {version!r} (this ash reads {VERSION})")
         snapshots = {}
         for raw in data["snapshots"]:
             snap = Snapshot(

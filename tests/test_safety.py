@@ -247,3 +247,21 @@ def test_check_repairs_a_damaged_tree(store):
     tree_file.write_text("{ torn")
     assert "rebuilt the tree file" in store("check").stdout
     assert store.ids() == {0, 1, 2, 10}
+    assert (store.store / "ash/tree.json.broken").read_text() == "{ torn"
+    assert store.tree_json()["distro"] == "testos", "the distro is read again from snapshot 0"
+
+
+def test_a_tree_file_from_a_newer_ash_is_refused_not_rebuilt(store):
+    store("clone", "0")
+    store("desc", "1", "mine")
+    tree_file = store.store / "ash/tree.json"
+    data = json.loads(tree_file.read_text())
+    data["version"] += 1
+    tree_file.write_text(json.dumps(data))
+    before = tree_file.read_bytes()
+    for args in (("tree",), ("clone", "1"), ("check",)):
+        out = store(*args, check=False)
+        assert out.returncode == 1, args
+        assert "was written by a newer ash" in out.stderr.splitlines()[0], out.stderr
+    assert tree_file.read_bytes() == before
+    assert sorted(p.name for p in (store.store / "rootfs").iterdir()) == ["snapshot-0", "snapshot-1"]
