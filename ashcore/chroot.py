@@ -84,9 +84,12 @@ class Chroot:
         """Run ``argv`` (an argv list, never a shell string) chrooted into :attr:`root`.
 
         Output streams to the terminal unless ``capture``; ``stdin=None`` passes ash's own stdin
-        through (interactive shells). With ``check``, a non-zero exit raises :class:`CommandFailed`.
+        through. With ``check``, a non-zero exit raises :class:`CommandFailed` carrying the last line
+        of stderr, except for an interactive command (stdin passed through from a terminal): its
+        stderr must be the terminal itself, or shells such as bash do not become interactive.
         """
         argv = [os.fspath(a) for a in argv]
+        interactive = stdin is None and not capture and os.isatty(0)
         spec = {
             "root": os.fspath(self.root),
             "argv": argv,
@@ -108,13 +111,17 @@ class Chroot:
                 [sys.executable, "-I", "-S", os.fspath(SANDBOX), json.dumps(spec)],
                 stdin=stdin,
                 stdout=subprocess.PIPE if capture else None,
-                stderr=subprocess.PIPE,
+                stderr=None if interactive else subprocess.PIPE,
                 text=True,
                 errors="replace",
                 preexec_fn=die_with_ash,
                 pass_fds=() if self.lock_fd is None else (self.lock_fd,),
             ) as proc:
-                out, err = communicate(proc, echo_stderr=not capture)
+                if interactive:
+                    out, err = None, ""
+                    proc.wait()
+                else:
+                    out, err = communicate(proc, echo_stderr=not capture)
         finally:
             signal.signal(signal.SIGINT, previous)
         if check and proc.returncode != 0:
