@@ -624,6 +624,15 @@ def main() -> None:
         if error.hint:
             print(f"hint: {error.hint}", file=sys.stderr)
         sys.exit(error.exit_code)
+    except OSError as error:  # a file that could not be read or written; other exceptions are bugs
+        from .run import debug_enabled, error_message
+
+        if debug_enabled():
+            import traceback
+
+            traceback.print_exc()
+        print(f"ash: error: {error_message(error)}", file=sys.stderr)
+        sys.exit(1)
     except KeyboardInterrupt:
         print("ash: interrupted", file=sys.stderr)
         sys.exit(130)

@@ -148,6 +148,8 @@ class Image:
             raise UsageError(f"{size / GiB:.1f} GiB is too small for a system (at least {MIN_SIZE // GiB} GiB)")
         if os.path.lexists(path):
             raise UsageError(f"{path} already exists", hint="remove it or choose another file")
+        if not path.parent.is_dir():
+            raise UsageError(f"cannot create {path}: there is no directory {path.parent}", hint="create it first or choose another place")
         return cls(path, size, firmware)
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 
 import attrs
 
 from .errors import AshError, UsageError
 from .models import Package
+from .run import debug_enabled, error_message
 from .system import System
 from .tree import BASE, Tree
 
@@ -109,13 +111,23 @@ class TreeReport:
         for sid, why in self.failed.items():
             print(f"{what}: FAILED in {sid}: {why}", file=sys.stderr)
 
+    def fail(self, sid: int, error: Exception) -> None:
+        """Record why snapshot ``sid`` failed, and say it at once (with --debug, where it came from
+        too, unless it is an :class:`AshError`)."""
+        if debug_enabled() and not isinstance(error, AshError):
+            traceback.print_exception(error)
+        message = error_message(error)
+        print(f"ash: error: snapshot {sid}: {message}", file=sys.stderr)
+        self.failed[sid] = message
+
     def check(self, what: str) -> None:
         if self.failed:
             raise AshError(f"{what} failed in snapshot(s) {', '.join(map(str, self.failed))}; the others were done")
 
 
 def for_each(tree: Tree, root: int, action: Callable[[int], None], report: TreeReport | None = None) -> TreeReport:
-    """Apply ``action`` to ``root`` and every descendant, parents first; one failure stops no other."""
+    """Apply ``action`` to ``root`` and every descendant, parents first; a failure in one snapshot,
+    whatever it is, stops no other (only Ctrl-C and exits stop them all)."""
     report = report or TreeReport()
     for sid in tree.subtree(root):
         if sid == BASE:
@@ -123,9 +135,8 @@ def for_each(tree: Tree, root: int, action: Callable[[int], None], report: TreeR
             continue
         try:
             action(sid)
-        except AshError as exc:
-            print(f"ash: error: snapshot {sid}: {exc.message}", file=sys.stderr)
-            report.failed[sid] = exc.message
+        except Exception as exc:
+            report.fail(sid, exc)
         else:
             report.done.append(sid)
     return report
@@ -145,9 +156,8 @@ def sync(system: System, tree: Tree, root: int, *, upgrade: bool) -> TreeReport:
             if missing:
                 parent_root = system.store.snapshot_path(parent)
                 change(system, tree, child, "ash_sync", parent=parent_root, packages=missing)
-        except AshError as exc:
-            print(f"ash: error: snapshot {child}: {exc.message}", file=sys.stderr)
-            synced.failed[child] = exc.message
+        except Exception as exc:
+            synced.fail(child, exc)
         else:
             synced.done.append(child)
     report.failed.update(synced.failed)

@@ -32,6 +32,16 @@ def debug_enabled() -> bool:
     return os.environ.get("ASH_DEBUG", "") not in ("", "0")
 
 
+def error_message(error: BaseException) -> str:
+    """One line saying what went wrong: an :class:`AshError`'s message, an OSError's reason and file,
+    else the exception's type and text."""
+    if isinstance(error, AshError):
+        return error.message
+    if isinstance(error, OSError) and error.strerror:
+        return f"{error.strerror}: {error.filename}" if error.filename else error.strerror
+    return " ".join(f"{type(error).__name__}: {error}".split())
+
+
 def log_command(argv: Sequence[str]) -> None:
     if debug_enabled():
         print(f"+ {shlex.join(argv)}", file=sys.stderr, flush=True)

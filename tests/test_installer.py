@@ -96,6 +96,8 @@ def test_refuses_bad_images(tmp_path, busybox_root):
     refused(ash("setup", "--image", existing, "--from", busybox_root, "-y"), f"{existing} already exists")
     assert existing.read_text() == "mine"
     refused(ash("setup", "--image", tmp_path / "small.img", "--size", "1G", "-y"), "1.0 GiB is too small")
+    missing = tmp_path / "missing"
+    refused(ash("setup", "--image", missing / "x.img", "--size", "4G", "-y"), f"cannot create {missing / 'x.img'}: there is no directory {missing}")
     refused(ash("setup", "--image", tmp_path / "x.img", "--size", "lots", "-y"), "'lots' is not a size")
     refused(ash("setup", "--image", tmp_path / "x.img", "--hostname", "no_such host", "-y"), "'no_such host' is not a host name")
     out = ash("setup", "--image", tmp_path / "x.img", "-y", env={**os.environ, "ASH_DISABLED_PLUGINS": "grub"})
