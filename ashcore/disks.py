@@ -23,6 +23,7 @@ from .errors import AshError, UsageError
 from .run import output, run
 
 GiB = 1 << 30
+SYS_BLOCK = Path("/sys/class/block")
 
 
 def parse_size(text: str) -> int:
@@ -92,6 +93,12 @@ class BlockDevice:
         with open("/proc/swaps") as f:
             found += [line.split()[0] + " (swap)" for line in f.readlines()[1:] if _rdev(line.split()[0]) in devices]
         return found
+
+    def holders(self, sys_block: Path = SYS_BLOCK) -> list[str]:
+        """Kernel names of the devices built on this one or (for a disk) on its partitions: active
+        LVM volumes, open encrypted containers, md arrays."""
+        names = [self.sysfs.name, *(p.name for p in self.partitions())]
+        return sorted({h.name for name in names for h in (sys_block / name / "holders").glob("*")})
 
 
 def _rdev(path: str) -> int | None:

@@ -99,17 +99,19 @@ class Target:
             raise UsageError("UEFI needs an EFI system partition", hint="give it after the disk")
         if firmware == "bios" and esp is not None:
             raise UsageError("an EFI system partition is only for --firmware uefi")
-        devices = [whole]
         if esp is not None:
             efi = BlockDevice.at(esp)
-            if not efi.is_partition or efi.rdev == part.rdev:
-                raise UsageError(f"{esp} is not a partition of its own to use as the EFI system partition")
+            if not efi.belongs_to(whole):
+                raise UsageError(f"{esp} is not a partition of {disk}", hint="the EFI system partition must be on the same disk")
+            if efi.rdev == part.rdev:
+                raise UsageError(f"{esp} is the partition to install on; the EFI system partition must be another")
             if filesystem_type(esp) != "vfat":
                 raise UsageError(f"{esp} is not FAT-formatted", hint=f"format it first: mkfs.vfat -F 32 {esp}")
-            devices.append(efi)
-        for device in devices:
-            if points := device.mount_points():
-                raise UsageError(f"{device.path} is in use (mounted at {', '.join(points)})", hint="unmount it first")
+        # the disk's checks cover its partitions, the root and the EFI system partition among them
+        if points := whole.mount_points():
+            raise UsageError(f"{disk} is in use (mounted at {', '.join(points)})", hint="unmount it first")
+        if holders := whole.holders():
+            raise UsageError(f"{disk} is in use (held by {', '.join(holders)})", hint=f"see 'lsblk {disk}'; stop what uses it first")
         if part.size < MIN_SIZE:
             raise UsageError(f"{root} is too small ({part.size / GiB:.1f} GiB; at least {MIN_SIZE // GiB} GiB needed)")
         return cls(root, disk, esp, firmware)

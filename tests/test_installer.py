@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ashcore.disks import Guard
+from ashcore.disks import BlockDevice, Guard
 from ashcore.testing import ASH, require_root_tools
 
 pytestmark = pytest.mark.root
@@ -88,6 +88,29 @@ def test_refuses_a_disk_in_use(disk, tmp_path, busybox_root):
         assert fingerprint(p1) == before
     finally:
         subprocess.run(["umount", mnt], check=True)
+
+
+def test_refuses_an_esp_on_another_disk(disk, other_disk, busybox_root):
+    require_root_tools("mkfs.vfat")
+    loop, (p1, _) = disk
+    _, (q1,) = other_disk
+    subprocess.run(["mkfs.vfat", "-F", "32", q1], check=True, capture_output=True)
+    before = [fingerprint(p) for p in (loop, p1, q1)]
+    refused(ash("setup", p1, loop, q1, "--from", busybox_root, "-y"), f"{q1} is not a partition of {loop}")
+    assert [fingerprint(p) for p in (loop, p1, q1)] == before
+
+
+def test_holders_of_a_disk_and_its_partitions(disk, tmp_path):
+    """LVM, open LUKS containers and md arrays show as holders in sysfs. This machine has no
+    device-mapper to make one, so a test double of /sys/class/block stands in for sysfs."""
+    loop, (p1, p2) = disk
+    assert BlockDevice(loop).holders() == []  # the real sysfs
+    fake_sys_block = tmp_path / "sys-class-block"
+    (fake_sys_block / p1.name / "holders").mkdir(parents=True)
+    (fake_sys_block / p2.name / "holders" / "dm-0").mkdir(parents=True)
+    assert BlockDevice(p1).holders(fake_sys_block) == []
+    assert BlockDevice(p2).holders(fake_sys_block) == ["dm-0"]
+    assert BlockDevice(loop).holders(fake_sys_block) == ["dm-0"]
 
 
 def test_refuses_bad_images(tmp_path, busybox_root):
