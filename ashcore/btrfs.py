@@ -20,6 +20,8 @@ _BTRFS_IOC_FS_INFO = 0x8400941F  # _IOR(0x94, 31, struct btrfs_ioctl_fs_info_arg
 _FSID = slice(16, 32)  # after max_id and num_devices (two u64)
 _BTRFS_IOC_SNAP_CREATE_V2 = 0x50009417  # _IOW(0x94, 23, struct btrfs_ioctl_vol_args_v2), 4096 bytes
 _VOL_ARGS_V2 = struct.Struct("qQQ32x4040s")  # fd, transid, flags, (qgroup union), name
+_BTRFS_IOC_GET_SUBVOL_INFO = 0x81F8943C  # _IOR(0x94, 60, struct btrfs_ioctl_get_subvol_info_args), 504 bytes
+_UUID = slice(296, 312)  # after treeid, name[256], parent_id, dirid, generation, flags
 _BTRFS_SUBVOL_RDONLY = 1 << 1
 _FIRST_FREE_OBJECTID = 256  # the inode number of every subvolume's root directory
 _AT_FDCWD = -100
@@ -109,6 +111,12 @@ def set_readonly(path: Path, readonly: bool) -> None:
 def fs_uuid(path: Path) -> str:
     """The UUID of the btrfs filesystem holding ``path`` (what ``root=UUID=`` and fstab name)."""
     return str(uuid.UUID(bytes=_ioctl(path, _BTRFS_IOC_FS_INFO, bytes(1024))[_FSID]))
+
+
+def subvolume_uuid(path: Path) -> str:
+    """The UUID of the subvolume at ``path``: a new one for every subvolume, so also for every
+    snapshot a transaction commits in place of the old one."""
+    return str(uuid.UUID(bytes=_ioctl(path, _BTRFS_IOC_GET_SUBVOL_INFO, bytes(504))[_UUID]))
 
 
 def exchange(a: Path, b: Path) -> None:

@@ -33,10 +33,11 @@ from .models import BootTarget, DeployContext
 from .run import run
 from .store import Store
 from .system import System, note
-from .tree import Tree
+from .tree import BASE, Tree
 
 FORMAT, VERSION = "ash-deploy", 1
-MARKERS = Path("usr/lib/ash")  # in a deployment: "snapshot" and "deployment" name what it is
+MARKERS = Path("usr/lib/ash")  # in a deployment: "snapshot" and "deployment" name what it is, and
+# "source" the UUID of the snapshot's subvolume when the deployment was last in step with it
 HOOKS = Path("etc/ash/hooks")  # in the sysroot: pre-deploy.d/ and post-deploy.d/
 _ID = re.compile(r"(\d+)-(\d+)")
 
@@ -205,6 +206,7 @@ def deploy(system: System, tree: Tree, sid: int) -> Deployment:
     ctx = context(system, tree, state, layout)
     try:
         _prepare(root, new, layout, writable=tree[sid].mutable, state_paths=paths)
+        mark_in_step(system, new)
         run_hooks(ctx, "pre-deploy")
         system.plugins.call_all("ash_pre_deploy", context=ctx)
     except BaseException:
@@ -281,18 +283,42 @@ def _prepare(root: Path, dep: Deployment, layout: fstab.Layout, *, writable: boo
     (root / "etc/fstab").write_text(fstab.merge(fstab.read(root), lines))
 
 
+def mark_in_step(system: System, dep: Deployment) -> None:
+    """Record that ``dep`` and its snapshot are in step (after a deploy, etc-update, live install)."""
+    marker = Deployments(system.store).path(dep.id) / MARKERS / "source"
+    atomic_write(marker, btrfs.subvolume_uuid(system.store.snapshot_path(dep.snapshot)) + "\n")
+
+
+def _in_step(system: System, dep: Deployment) -> bool:
+    """Whether the snapshot of ``dep`` is unchanged since it was last in step with it."""
+    try:
+        source = (Deployments(system.store).path(dep.id) / MARKERS / "source").read_text().strip()
+    except FileNotFoundError:
+        return False
+    return source == btrfs.subvolume_uuid(system.store.snapshot_path(dep.snapshot))
+
+
 def copy_into(source: Path, dest: Path, *, replace: bool, skip: tuple[str, ...] = (), rel: str = "") -> None:
     """Copy the tree ``source`` into the directory ``dest``, entering directories both have.
 
     What ``dest`` lacks is copied whole; a file it has is replaced only with ``replace``; a directory
     it has keeps its own owner and mode. Directories in ``skip`` (paths like ``var/lib/dpkg``,
-    relative to ``rel``'s root) are copied when missing but never entered.
+    relative to ``rel``'s root) are never copied: when missing they are made empty, as mount points
+    (a package database in the shared ``/var`` would not match a snapshot booted from the menu).
     """
     for entry in sorted(os.scandir(source), key=lambda e: e.name):
         target, sub = dest / entry.name, f"{rel}/{entry.name}".lstrip("/")
-        if entry.is_dir(follow_symlinks=False) and target.is_dir() and not target.is_symlink():
-            if sub not in skip:
-                copy_into(Path(entry.path), target, replace=replace, skip=skip, rel=sub)
+        is_dir = entry.is_dir(follow_symlinks=False)
+        if sub in skip:
+            target.mkdir(exist_ok=True)
+            continue
+        if is_dir and not os.path.lexists(target) and any(p.startswith(f"{sub}/") for p in skip):
+            st = entry.stat(follow_symlinks=False)  # made rather than copied whole: it holds a skipped path
+            target.mkdir()
+            os.chown(target, st.st_uid, st.st_gid)
+            os.chmod(target, st.st_mode & 0o7777)
+        if is_dir and target.is_dir() and not target.is_symlink():
+            copy_into(Path(entry.path), target, replace=replace, skip=skip, rel=sub)
         elif replace or not os.path.lexists(target):
             run(["cp", "-a", "--reflink=auto", "--no-target-directory", entry.path, target])
 
@@ -346,11 +372,19 @@ def running(system: System) -> Deployment:
 
 def etc_update(system: System, tree: Tree) -> int:
     """Save the running deployment's ``/etc`` into the snapshot it was made from (a transaction)."""
-    from .packages import refuse_base
-
     store, booted = system.store, running(system)
     store.require(tree, booted.snapshot)
-    refuse_base(booted.snapshot, "save /etc into")
+    if booted.snapshot == BASE:
+        raise UsageError(
+            "cannot save /etc into snapshot 0: it is the base",
+            hint="copy the files you changed into a clone ('ash clone 0', then 'ash chroot <new>') and deploy that",
+        )
+    if not _in_step(system, booted):
+        raise AshError(
+            f"snapshot {booted.snapshot} has changed since it was deployed (a package operation or 'ash run' on it): "
+            "saving the running /etc into it would undo that change's /etc",
+            hint=f"copy the files you changed into it with 'ash chroot {booted.snapshot}' (or deploy it again)",
+        )
     layout = fstab.Layout.of(store.sysroot, store.path)
     paths = state_paths(system, tree, store.snapshot_path(booted.snapshot))
     owned = layout.deployment_lines(f"deploy/{booted.id}", writable=False, state_paths=paths)
@@ -360,4 +394,5 @@ def etc_update(system: System, tree: Tree) -> int:
         btrfs.ensure_absent(etc)
         run(["cp", "-a", "--reflink=auto", store.sysroot / "etc", etc])
         (etc / "fstab").write_text(fstab.merge("\n".join(user), layout.snapshot_lines()))
+    mark_in_step(system, booted)
     return booted.snapshot

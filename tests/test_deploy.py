@@ -11,7 +11,8 @@ import json
 import re
 import shutil
 import subprocess
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
@@ -159,14 +160,17 @@ def test_rollback(system):
     assert deployments(system) == ["1-1", "2-2"]
 
 
-def test_shared_var_gets_what_is_missing_and_keeps_what_it_has(system):
+def test_shared_var_gets_what_is_missing_and_keeps_what_it_has(system, tmp_path, plugin_site):
+    pip_install(make_plugin(tmp_path, "ash-tpm", "ash_tpm", TPM), plugin_site)  # its database: /var/lib/tpm
     (system.sysroot / "var/log").mkdir()
     (system.sysroot / "var/log/base.log").write_text("the running system's log\n")
     system("clone", "0")
     system("run", "1", "sh", "-c", "mkdir -p /var/lib/newpkg && echo state > /var/lib/newpkg/db")
-    system("deploy", "1")
+    system("run", "1", "sh", "-c", "mkdir -p /var/lib/tpm && echo 1.0 > /var/lib/tpm/vim")
+    system("deploy", "1", env=env_with(plugin_site))
     assert (system.sysroot / "var/lib/newpkg/db").read_text() == "state\n"
     assert (system.sysroot / "var/log/base.log").read_text() == "the running system's log\n"
+    assert list((system.sysroot / "var/lib/tpm").iterdir()) == [], "a package database is never shared, only mounted over"
 
 
 def test_user_hooks(system, tmp_path):
@@ -361,21 +365,28 @@ def test_power_cut_during_rollback(system, point):
 # -- the running system ----------------------------------------------------------------------------
 
 
-@pytest.fixture
-def booted(system):
-    """A sysroot laid out like the booted deployment of snapshot 1: the deployment with the store,
-    /home and /var mounted where its fstab puts them (bind mounts, undone at the end)."""
-    system("clone", "0")
-    system("deploy", "1")
+@contextmanager
+def booted_view(system: Ash, deployment: str) -> Iterator[Ash]:
+    """ash on a sysroot laid out like the booted ``deployment``: the deployment with the store, /home
+    and /var mounted where its fstab puts them (bind mounts, undone at the end)."""
     view = system.sysroot.parent / f"booted-{system.sysroot.name}"
     view.mkdir()
     with ExitStack() as stack:
         stack.callback(view.rmdir)
-        for source, target in ((system.store / "deploy/1-1", view), (system.store, view / ".snapshots"),
+        for source, target in ((system.store / "deploy" / deployment, view), (system.store, view / ".snapshots"),
                                (system.sysroot / "home", view / "home"), (system.sysroot / "var", view / "var")):  # fmt: skip
             subprocess.run(["mount", "--bind", source, target], check=True)
             stack.callback(subprocess.run, ["umount", target], check=True)
         yield Ash(view)
+
+
+@pytest.fixture
+def booted(system):
+    """The booted deployment of snapshot 1 (see :func:`booted_view`)."""
+    system("clone", "0")
+    system("deploy", "1")
+    with booted_view(system, "1-1") as ash:
+        yield ash
 
 
 def test_booted_system_knows_what_it_runs(system, booted):
@@ -404,6 +415,32 @@ def test_etc_update_saves_running_etc_into_its_snapshot(system, booted):
     assert btrfs.is_readonly(system.snapshot(1))
     out = system("etc-update", check=False)
     assert out.returncode == 1 and "is not a booted ash deployment" in out.stderr
+
+
+def test_etc_update_refuses_a_snapshot_changed_since_its_deploy(system, booted):
+    system("run", "1", "sh", "-c", "echo new > /etc/newpkg.conf && echo 'svc:x:900:900::/:/bin/false' >> /etc/passwd")
+    (booted.sysroot / "etc/motd").write_text("changed on the running system\n")
+    before = digest(system.snapshot(1))
+    out = booted("etc-update", check=False)
+    assert out.returncode == 1
+    assert out.stderr.splitlines()[0] == (
+        "ash: error: snapshot 1 has changed since it was deployed (a package operation or 'ash run' on it): "
+        "saving the running /etc into it would undo that change's /etc"
+    )
+    assert digest(system.snapshot(1)) == before, "the change made after the deploy is kept"
+    system("deploy", "1")  # in step again: the new deployment has the snapshot's /etc
+    assert "svc:x:900" in (system.store / f"deploy/{deploy_state(system)['default']['id']}/etc/passwd").read_text()
+
+
+def test_etc_update_refuses_the_base_with_a_way_out(system):
+    system("deploy", "0")
+    with booted_view(system, "0-1") as booted:
+        out = booted("etc-update", check=False)
+    assert out.returncode == 2
+    assert out.stderr.splitlines() == [
+        "ash: error: cannot save /etc into snapshot 0: it is the base",
+        "hint: copy the files you changed into a clone ('ash clone 0', then 'ash chroot <new>') and deploy that",
+    ]
 
 
 def test_live_chroot_changes_the_running_deployment_only(system, booted):
