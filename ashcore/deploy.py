@@ -289,7 +289,7 @@ def mark_in_step(system: System, dep: Deployment) -> None:
     atomic_write(marker, btrfs.subvolume_uuid(system.store.snapshot_path(dep.snapshot)) + "\n")
 
 
-def _in_step(system: System, dep: Deployment) -> bool:
+def in_step(system: System, dep: Deployment) -> bool:
     """Whether the snapshot of ``dep`` is unchanged since it was last in step with it."""
     try:
         source = (Deployments(system.store).path(dep.id) / MARKERS / "source").read_text().strip()
@@ -379,7 +379,7 @@ def etc_update(system: System, tree: Tree) -> int:
             "cannot save /etc into snapshot 0: it is the base",
             hint="copy the files you changed into a clone ('ash clone 0', then 'ash chroot <new>') and deploy that",
         )
-    if not _in_step(system, booted):
+    if not in_step(system, booted):
         raise AshError(
             f"snapshot {booted.snapshot} has changed since it was deployed (a package operation or 'ash run' on it): "
             "saving the running /etc into it would undo that change's /etc",

@@ -40,7 +40,7 @@ def change(system: System, tree: Tree, sid: int, hook: str, **kwargs) -> None:
 def install_live(system: System, tree: Tree, sid: int, packages: Sequence[str]) -> None:
     """Install into snapshot ``sid`` (a transaction), then the same into the running deployment,
     which must have been deployed from ``sid``: the packages work at once, without a reboot."""
-    from .deploy import running
+    from .deploy import in_step, mark_in_step, running
 
     booted = running(system)
     if booted.snapshot != sid:
@@ -48,6 +48,7 @@ def install_live(system: System, tree: Tree, sid: int, packages: Sequence[str]) 
             f"--live installs only into the snapshot the system runs, {booted.snapshot}, not {sid}",
             hint=f"drop --live, or deploy {sid} and reboot first",
         )
+    was_in_step = in_step(system, booted)
     change(system, tree, sid, "ash_install", packages=packages)
     try:
         with system.live_chroot(tree) as chroot:
@@ -58,6 +59,8 @@ def install_live(system: System, tree: Tree, sid: int, packages: Sequence[str]) 
             f"installed into snapshot {sid}, but not into the running system: {exc.message}",
             hint="the packages arrive with the next boot of a deployment of that snapshot",
         ) from None
+    if was_in_step:  # both had the same change: 'ash etc-update' may still save /etc into it
+        mark_in_step(system, booted)
 
 
 def installed(system: System, tree: Tree, sid: int) -> list[Package]:

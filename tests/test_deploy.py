@@ -458,6 +458,7 @@ def test_live_install_reaches_the_running_system(system, booted, tmp_path, plugi
     booted("install", "--live", "1", "vim", env=env)
     assert (system.snapshot(1) / "var/lib/tpm/vim").read_text() == "1.0\n"
     assert (system.store / "deploy/1-1/var/lib/tpm/vim").read_text() == "1.0\n", "the running deployment has it now"
+    assert booted("etc-update", env=env).returncode == 0, "the deployment kept in step with its snapshot"
     system("clone", "0")
     before = digest(system.snapshot(2))
     out = booted("install", "--live", "2", "emacs", env=env, check=False)
