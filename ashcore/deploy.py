@@ -214,6 +214,7 @@ def deploy(system: System, tree: Tree, sid: int) -> Deployment:
         raise
     if "/var" in dict(layout.shared):
         copy_into(root / "var", store.sysroot / "var", replace=False, skip=paths, rel="var")
+    btrfs.syncfs(root)  # the deployment and the shared /var are on disk before anything names them
     failpoint("deploy:prepared")
     try:
         switch(system, deployments, state, ctx, undo=old)
