@@ -258,6 +258,15 @@ def switch(system: System, deployments: Deployments, state: DeployState, ctx: De
     failpoint("deploy:switched")
 
 
+def refresh_menu(system: System, tree: Tree) -> None:
+    """Write the bootloader's menu again for the same deployments, after snapshots it lists changed."""
+    state = Deployments(system.store).load()
+    if state.default is None or state.pending:  # a pending switch is finished by finish_interrupted
+        return
+    require_bootloader(system)
+    system.plugins.call_all("ash_bootloader_update", context=context(system, tree, state))
+
+
 def finish_interrupted(system: System, tree: Tree) -> list[str]:
     """Finish a switch that an interrupted ash left pending; say what was done."""
     deployments = Deployments(system.store)

@@ -74,6 +74,7 @@ def delete(system: System, tree: Tree, roots: list[int]) -> list[int]:
     for sid in order:
         tree.remove(sid)
     store.save(tree)
+    system.boot_menu_stale = True
     failpoint("delete:saved")
     for sid in order:
         btrfs.ensure_absent(store.trash_path(sid))

@@ -40,6 +40,7 @@ class System:
         self.allow_chroot = allow_chroot
         self.third_party = third_party
         self.lock_fd: int | None = None
+        self.boot_menu_stale = False  # set when snapshots the boot menu lists were changed or deleted
         self._plugins = None
 
     @property
@@ -82,7 +83,21 @@ class System:
                         note(message)
                 yield tree
             finally:
+                if self.boot_menu_stale:
+                    self._refresh_boot_menu(tree)
                 self.lock_fd = None
+
+    def _refresh_boot_menu(self, tree: Tree) -> None:
+        """Have the bootloader list the snapshots as they are now (deleted ones gone, new kernels)."""
+        self.boot_menu_stale = False
+        if self.store.deployed() is None:
+            return
+        from .deploy import refresh_menu
+
+        try:
+            refresh_menu(self, tree)
+        except Exception as exc:  # noqa: BLE001 - the change is done; only the menu lags behind
+            note(f"warning: the boot menu was not updated ({getattr(exc, 'message', exc)}); the next deploy rewrites it")
 
     # -- transactions ----------------------------------------------------------------------------
     @contextmanager
@@ -107,6 +122,7 @@ class System:
             yield chroot
             chroot.close()
             self._commit(work, source, readonly=not snap.mutable)
+            self.boot_menu_stale = True
         except BaseException:
             try:
                 chroot.close()

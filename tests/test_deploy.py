@@ -160,6 +160,19 @@ def test_rollback(system):
     assert deployments(system) == ["1-1", "2-2"]
 
 
+def test_the_snapshot_menu_follows_deletions_and_new_kernels(system):
+    system("clone", "0")
+    system("clone", "0")
+    system("deploy", "1")
+    cfg = system.store / "boot/grub/grub.cfg"
+    assert "'snapshot 2 - clone of 0'" in cfg.read_text()
+    system("del", "-y", "2")
+    assert "snapshot 2" not in cfg.read_text(), "a deleted snapshot leaves the menu with it"
+    system("run", "1", "sh", "-c", "echo new > /boot/vmlinuz-9.9.9 && echo new > /boot/initrd.img-9.9.9")
+    submenu = cfg.read_text().split("submenu ", 1)[1]
+    assert "rootfs/snapshot-1/boot/vmlinuz-9.9.9" in submenu, "a snapshot's entry boots its newest kernel"
+
+
 def test_shared_var_gets_what_is_missing_and_keeps_what_it_has(system, tmp_path, plugin_site):
     pip_install(make_plugin(tmp_path, "ash-tpm", "ash_tpm", TPM), plugin_site)  # its database: /var/lib/tpm
     (system.sysroot / "var/log").mkdir()
