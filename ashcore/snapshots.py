@@ -1,9 +1,10 @@
 """Creating, copying, deleting and toggling snapshots (metadata and subvolumes kept in step).
 
 Ordering rule for crash safety: a new snapshot is written to the tree file *before* its subvolume
-exists, and a deleted one is moved aside *before* it leaves the tree file. Whatever a crash
-interrupts, the repair that every later ash run makes (see :meth:`Store.repair`) finishes it:
-an entry without a subvolume is forgotten, an aside (``.trash-N``) subvolume is deleted.
+exists, and snapshots to delete are listed in the tree file (``deleting``) *before* they are moved
+aside. Whatever a crash interrupts, the repair that every later ash run makes (see
+:meth:`Store.repair`) finishes it: an entry without a subvolume is forgotten, an aside
+(``.trash-N``) subvolume is deleted, and a listed deletion is completed.
 """
 
 from __future__ import annotations
@@ -66,6 +67,9 @@ def delete(system: System, tree: Tree, roots: list[int]) -> list[int]:
                 hint=None if sid == BASE else "deploy another snapshot first",
             )
     order = doomed[::-1]  # children before parents
+    tree.deleting = order
+    store.save(tree)  # from here on, a crash is finished by the next ash run (Store.repair)
+    failpoint("delete:marked")
     for sid in order:
         path = store.snapshot_path(sid)
         if path.exists():
@@ -73,6 +77,7 @@ def delete(system: System, tree: Tree, roots: list[int]) -> list[int]:
         failpoint("delete:aside")
     for sid in order:
         tree.remove(sid)
+    tree.deleting = []
     store.save(tree)
     system.boot_menu_stale = True
     failpoint("delete:saved")

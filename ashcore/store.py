@@ -184,6 +184,14 @@ class Store:
             tree = Tree(distro=(osrelease.distro_ids(base) or [None])[0] if base.is_dir() else None)
             kept = " (the damaged one is kept as ash/tree.json.broken)" if (self.state / "tree.json.broken").exists() else ""
             notes.append(f"rebuilt the tree file from the snapshots on disk{kept}")
+        for sid in tree.deleting:  # an interrupted del: finish it
+            if sid in on_disk:
+                btrfs.ensure_absent(self.snapshot_path(sid))
+                on_disk.discard(sid)
+            if sid in tree:
+                tree.remove(sid)
+            notes.append(f"finished deleting snapshot {sid}, which an interrupted ash had begun")
+        tree.deleting = []
         for sid in sorted(set(tree.snapshots) - on_disk, reverse=True):
             tree.remove(sid)
             notes.append(f"forgot snapshot {sid}: its subvolume is gone")

@@ -48,6 +48,7 @@ class Tree:
     snapshots: dict[int, Snapshot] = attrs.field(factory=dict)
     distro: str | None = None
     next_id: int = 1
+    deleting: list[int] = attrs.field(factory=list)  # a del in progress: the next ash finishes it
 
     # -- queries ---------------------------------------------------------------------------------
     def __contains__(self, snapshot_id: int) -> bool:
@@ -104,6 +105,7 @@ class Tree:
             "distro": self.distro,
             "next_id": self.next_id,
             "snapshots": [self.snapshots[i].to_json() for i in sorted(self.snapshots)],
+            "deleting": self.deleting,
         }
 
     @classmethod
@@ -125,7 +127,12 @@ class Tree:
                 created=str(raw.get("created", "")),
             )
             snapshots[snap.id] = snap
-        return cls(snapshots=snapshots, distro=data.get("distro"), next_id=int(data.get("next_id", 1)))
+        return cls(
+            snapshots=snapshots,
+            distro=data.get("distro"),
+            next_id=int(data.get("next_id", 1)),
+            deleting=[int(i) for i in data.get("deleting", [])],
+        )
 
     def _by_parent(self) -> dict[int | None, list[Snapshot]]:
         by_parent: dict[int | None, list[Snapshot]] = {}
