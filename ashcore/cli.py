@@ -432,10 +432,16 @@ def install_cmd(
 
 @command("remove", "uninstall", "rmpkg", context_settings=PACKAGE_ARGS)
 def remove_cmd(snapshot: Snap, names: Packages) -> None:
-    """Remove packages from a snapshot."""
-    from .packages import check_names
+    """Remove packages from a snapshot (those it has; none of them is an error)."""
+    from . import packages
 
-    _package_change(snapshot, "ash_remove", "remove", packages=check_names(names))
+    names = packages.check_names(names)
+    s = state()
+    with s.system.changing() as tree:
+        sid = s.store.require(tree, snapshot).id
+        packages.refuse_base(sid, "remove from")
+        packages.remove(s.system, tree, sid, names)
+    print(f"remove: snapshot {sid} updated")
 
 
 @command("upgrade", "up")
@@ -520,15 +526,11 @@ def tree_upgrade_cmd(tree_: Tree_) -> None:
 
 @command("tree-rmpkg", "tremove", context_settings=PACKAGE_ARGS)
 def tree_rmpkg_cmd(tree_: Tree_, names: Packages) -> None:
-    """Remove packages from a snapshot and each of its descendants."""
+    """Remove packages from a snapshot and each of its descendants (skipping those without them)."""
     from .packages import check_names
 
     names = check_names(names)
-    _tree_op(
-        tree_,
-        "tree-rmpkg",
-        lambda p, system, tree, root: p.for_each(tree, root, lambda sid: p.change(system, tree, sid, "ash_remove", packages=names)),
-    )
+    _tree_op(tree_, "tree-rmpkg", lambda p, system, tree, root: p.for_each(tree, root, lambda sid: p.remove(system, tree, sid, names)))
 
 
 # ---------------------------------------------------------------------------------------------

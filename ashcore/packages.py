@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import sys
 import traceback
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import attrs
 
@@ -64,9 +66,28 @@ def install_live(system: System, tree: Tree, sid: int, packages: Sequence[str]) 
 
 
 def installed(system: System, tree: Tree, sid: int) -> list[Package]:
-    root = system.store.snapshot_path(sid)
+    return installed_at(system, tree, system.store.snapshot_path(sid))
+
+
+def installed_at(system: System, tree: Tree, root: Path) -> list[Package]:
+    """The packages of the root filesystem at ``root`` (a snapshot or a working copy)."""
     plugin = system.plugins.package_manager_of(root, tree.distro)
     return sorted(system.plugins.call_package_manager(plugin, "ash_list_packages", root=root) or [], key=lambda p: p.name)
+
+
+class NothingToDo(AshError):
+    """The snapshot has nothing the command could change; tree operations skip it."""
+
+
+def remove(system: System, tree: Tree, sid: int, packages: Sequence[str]) -> None:
+    """Remove from snapshot ``sid`` those of ``packages`` it has (none: :class:`NothingToDo`)."""
+    have = {p.name for p in installed(system, tree, sid)}
+    present = [name for name in packages if name.split(":")[0] in have]  # apt's name:arch
+    if not present:
+        raise NothingToDo(
+            f"snapshot {sid} has none of {', '.join(packages)} installed", hint=f"see 'ash list {sid}'"
+        )
+    change(system, tree, sid, "ash_remove", packages=present)
 
 
 @attrs.define
@@ -108,7 +129,7 @@ class TreeReport:
 
     def print(self, what: str) -> None:
         if self.done:
-            print(f"{what}: done in {', '.join(map(str, self.done))}")
+            print(f"{what}: done in {', '.join(map(str, sorted(self.done)))}")
         for sid, why in self.skipped.items():
             print(f"{what}: skipped {sid} ({why})")
         for sid, why in self.failed.items():
@@ -138,6 +159,8 @@ def for_each(tree: Tree, root: int, action: Callable[[int], None], report: TreeR
             continue
         try:
             action(sid)
+        except NothingToDo as exc:
+            report.skipped[sid] = exc.message
         except Exception as exc:
             report.fail(sid, exc)
         else:
@@ -146,26 +169,27 @@ def for_each(tree: Tree, root: int, action: Callable[[int], None], report: TreeR
 
 
 def sync(system: System, tree: Tree, root: int, *, upgrade: bool) -> TreeReport:
-    """Install into every descendant what its parent has and it lacks (after upgrading the tree)."""
-    report = TreeReport()
-    if upgrade:
-        for_each(tree, root, lambda sid: change(system, tree, sid, "ash_upgrade"), report)
-    synced = TreeReport()
-    for parent, child in tree.edges(root):
-        if child in report.failed:
-            continue
-        try:
-            missing = missing_from(installed(system, tree, parent), installed(system, tree, child))
-            if missing:
-                parent_root = system.store.snapshot_path(parent)
-                change(system, tree, child, "ash_sync", parent=parent_root, packages=missing)
-        except Exception as exc:
-            synced.fail(child, exc)
-        else:
-            synced.done.append(child)
-    report.failed.update(synced.failed)
-    report.done = sorted(set(report.done + synced.done) - set(report.failed))
-    return report
+    """Upgrade ``root`` and its descendants (with ``upgrade``) and install into each descendant what
+    its parent has and it lacks, parents first. Each snapshot changes in one transaction, so one
+    that fails is left exactly as it was."""
+
+    def missing(child_root: Path, sid: int) -> list[Package]:
+        parent = tree[sid].parent
+        if sid == root or parent is None:
+            return []
+        return missing_from(installed(system, tree, parent), installed_at(system, tree, child_root))
+
+    def step(sid: int) -> None:
+        if not upgrade and not missing(system.store.snapshot_path(sid), sid):
+            raise NothingToDo("it has its parent's packages" if sid != root else "the root of the tree: nothing to sync it from")
+        with system.transaction(tree, sid, package_manager=True) as chroot:
+            call = functools.partial(system.plugins.call_package_manager, chroot.package_manager, chroot=chroot)
+            if upgrade:
+                call("ash_upgrade")
+            if packages := missing(chroot.root, sid):
+                call("ash_sync", parent=system.store.snapshot_path(tree[sid].parent), packages=packages)
+
+    return for_each(tree, root, step)
 
 
 def run_in(system: System, tree: Tree, sid: int, argv: Sequence[str]) -> int:

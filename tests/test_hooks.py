@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -135,21 +136,40 @@ def test_hook_ash_sync(tpm):
     assert packages_of(tpm, 4) == {"base-tools": "2.0", "editor": "2.0", "late": "2.0"}
 
 
+def test_sync_leaves_a_failed_snapshot_as_it_was(tpm):
+    """The upgrade and the sync of a snapshot are one transaction: no half-synced snapshot."""
+    tpm("clone", "0")  # 1
+    tpm("branch", "1")  # 2
+    tpm("install", "2", "vim")
+    tpm("run", "1", "sh", "-c", "mkdir -p /var/lib/tpm && echo 1.0 > /var/lib/tpm/broken")  # cannot be synced
+    before = digest(tpm.store.snapshot(2))
+    out = tpm("sync", "1", check=False)
+    assert out.returncode == 1 and "sync: done in 1\n" in out.stdout and "FAILED in 2" in out.stderr
+    assert packages_of(tpm, 1) == {"broken": "2.0"}
+    assert digest(tpm.store.snapshot(2)) == before, "not upgraded either"
+
+
 def test_tree_operations_report_partial_failure(tpm):
     tpm("clone", "0")  # 1
     tpm("branch", "1")  # 2
     tpm("branch", "1")  # 3
+    tpm("branch", "1")  # 4
     tpm("install", "1", "vim")
     tpm("force-sync", "1")
     tpm("remove", "3", "vim")
-    before = digest(tpm.store.snapshot(3))
+    tpm("mutable", "4")
+    subprocess.run(["chattr", "+i", tpm.store.snapshot(4) / "var/lib/tpm/vim"], check=True)  # its removal fails
+    before = {sid: digest(tpm.store.snapshot(sid)) for sid in (3, 4)}
     out = tpm("tree-rmpkg", "1", "vim", check=False)
     assert out.returncode == 1
     assert "tree-rmpkg: done in 1, 2" in out.stdout
-    assert "FAILED in 3" in out.stderr
-    assert "failed in snapshot(s) 3; the others were done" in out.stderr
+    assert "tree-rmpkg: skipped 3 (snapshot 3 has none of vim installed)" in out.stdout
+    assert "FAILED in 4" in out.stderr
+    assert "failed in snapshot(s) 4; the others were done" in out.stderr
     assert packages_of(tpm, 1) == {} and packages_of(tpm, 2) == {}
-    assert digest(tpm.store.snapshot(3)) == before
+    assert {sid: digest(tpm.store.snapshot(sid)) for sid in (3, 4)} == before
+    out = tpm("remove", "3", "vim", check=False)
+    assert out.returncode == 1 and out.stderr.splitlines()[0] == "ash: error: snapshot 3 has none of vim installed"
     tpm("install", "2", "nano")
     tpm("tree-upgrade", "1")
     assert packages_of(tpm, 2) == {"nano": "2.0"}
