@@ -115,8 +115,9 @@ def ash_bootloader_update(context: DeployContext) -> None:
     and every snapshot bootable. Must replace its configuration atomically.
 
     Fires during ``ash deploy`` and ``ash rollback``, after every ``ash_pre_deploy`` succeeded, and
-    again from the next ash run if ash was interrupted before it returned. Exactly one installed
-    plugin may implement it.
+    again from the next ash run if ash was interrupted before it returned; also, for the same
+    deployments, after ``ash del`` or a committed change to a snapshot, so that the menu follows the
+    snapshots. Exactly one installed plugin may implement it.
     """
 
 

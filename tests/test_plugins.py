@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 
@@ -141,3 +143,23 @@ def test_hook_ash_chroot_enter(store, tmp_path, plugin_site):
 def test_hook_ash_commands(store, tmp_path, plugin_site):
     pip_install(make_plugin(tmp_path, "ash-hello", "ash_hello", HELLO, {"cli.py": HELLO_CLI}), plugin_site)
     assert store("hello", env=env_with(plugin_site)).stdout == "hello world\n"
+
+
+def test_the_plugin_in_the_docs_works_as_written(store, tmp_path, plugin_site):
+    """docs/plugins.md's example, its files taken from the page itself, installed with pip."""
+    page = (Path(__file__).parents[1] / "docs/plugins.md").read_text()
+    blocks = re.findall(r"^```(?:toml|python)\n# (\S+)[^\n]*\n(.*?)^```", page, re.M | re.S)
+    assert [name for name, _ in blocks] == ["pyproject.toml", "ash_hello/__init__.py", "ash_hello/cli.py"]
+    for name, text in blocks:
+        (tmp_path / "ash-hello" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "ash-hello" / name).write_text(text)
+    pip_install(tmp_path / "ash-hello", plugin_site)
+    env = env_with(plugin_site)
+    assert store("hello", "--name", "bob", env=env).stdout == "hello bob\n"
+    store("clone", "0")
+    assert store("run", "1", "cat", "/etc/hello", env=env).stdout == "hi\n"
+    assert not (store.snapshot(1) / "etc/hello").exists(), "the hook undid what it added"
+    store("run", "1", "rm", "/etc/hello", env=env)  # the command removing it is fine too
+    store("run", "1", "sh", "-c", "echo mine > /etc/hello")
+    store("run", "1", "true", env=env)
+    assert (store.snapshot(1) / "etc/hello").read_text() == "mine\n", "a file the snapshot has is left alone"
