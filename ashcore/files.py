@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 from pathlib import Path
@@ -32,3 +33,32 @@ def atomic_write(path: Path, text: str | bytes, mode: int = 0o644) -> None:
     failpoint(f"write:{path.name}")
     os.replace(tmp, path)
     fsync_dir(path.parent)
+
+
+def in_root(root: Path, path: str | os.PathLike[str]) -> Path:
+    """``path`` as a process chrooted at ``root`` sees it: symbolic links on the way (absolute ones
+    too) are followed within ``root``, and ``..`` stops at it, so the result never leaves ``root``.
+    What does not exist yet is kept as given. Use it for every host-side read or write of a file in
+    a snapshot, whose links were made for the snapshot, not for the host."""
+    todo = [p for p in Path(path).parts if p != "/"]
+    done: list[str] = []
+    links = 0
+    while todo:
+        part = todo.pop(0)
+        if part == "..":
+            done = done[:-1]
+            continue
+        if part in ("", "."):
+            continue
+        candidate = root.joinpath(*done, part)
+        if not candidate.is_symlink():
+            done.append(part)
+            continue
+        links += 1
+        if links > 40:
+            raise OSError(errno.ELOOP, "too many levels of symbolic links", str(candidate))
+        target = os.readlink(candidate)
+        if target.startswith("/"):
+            done = []
+        todo = [p for p in Path(target).parts if p != "/"] + todo
+    return root.joinpath(*done)
