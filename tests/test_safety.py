@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -16,18 +17,18 @@ from ashcore import btrfs
 from ashcore.testing import digest, mounts_under
 
 
-def processes_inside(path: Path) -> list[int]:
-    """PIDs whose root directory or working directory lies in ``path``."""
+def processes_inside(root: os.stat_result) -> list[int]:
+    """PIDs whose root directory is the directory ``root`` (by device and inode: in its own mount
+    namespace, a sandboxed command's root has no path the host could compare)."""
     pids = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
-            for link in ("root", "cwd"):
-                try:
-                    target = os.readlink(f"/proc/{entry}/{link}")
-                except OSError:
-                    continue
-                if target.startswith(os.fspath(path)):
-                    pids.append(int(entry))
+            try:
+                st = os.stat(f"/proc/{entry}/root")
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) == (root.st_dev, root.st_ino):
+                pids.append(int(entry))
     return pids
 
 
@@ -110,12 +111,13 @@ def test_kill_9_during_a_running_command_leaves_nothing_behind(store):
     while not (work / "started").exists():
         assert time.monotonic() < deadline, "the command never started"
         time.sleep(0.05)
-    assert processes_inside(work), "expected the command to run chrooted in the working copy"
+    work_root = os.stat(work)
+    assert processes_inside(work_root), "expected the command to run chrooted in the working copy"
     proc.kill()
     proc.wait()
     deadline = time.monotonic() + 10
-    while processes_inside(work):
-        assert time.monotonic() < deadline, f"processes survived ash: {processes_inside(work)}"
+    while processes_inside(work_root):
+        assert time.monotonic() < deadline, f"processes survived ash: {processes_inside(work_root)}"
         time.sleep(0.05)
     assert not mounts_under(store.sysroot)
     assert digest(store.snapshot(1)) == before
@@ -266,3 +268,19 @@ def test_a_tree_file_from_a_newer_ash_is_refused_not_rebuilt(store):
         assert "was written by a newer ash" in out.stderr.splitlines()[0], out.stderr
     assert tree_file.read_bytes() == before
     assert sorted(p.name for p in (store.store / "rootfs").iterdir()) == ["snapshot-0", "snapshot-1"]
+
+
+def test_the_sandbox_keeps_the_host_out(store):
+    store("clone", "0")
+    hostname = socket.gethostname()
+    script = (
+        "ls -A /proc/1/root; "  # PID 1 of the namespace: shut in an empty directory, not the host's /
+        "busybox hostname ash-sandbox-test && busybox hostname; "  # a private host name
+        "echo probe > /dev/shm/ash-sandbox-probe && echo shm-ok; "  # a private /dev/shm
+        "echo x > /proc/sys/kernel/domainname || echo proc-sys-read-only; "
+        "touch /sys/probe || echo sys-read-only"
+    )
+    out = store("run", "1", "sh", "-c", script)
+    assert out.stdout.split() == ["ash-sandbox-test", "shm-ok", "proc-sys-read-only", "sys-read-only"]
+    assert socket.gethostname() == hostname
+    assert not Path("/dev/shm/ash-sandbox-probe").exists()
