@@ -28,7 +28,7 @@ import attrs
 
 from . import btrfs, fstab
 from .errors import AshError, UsageError
-from .files import atomic_write, failpoint
+from .files import atomic_write, failpoint, in_root
 from .models import BootTarget, DeployContext
 from .run import run
 from .store import Store
@@ -109,9 +109,12 @@ class Deployments:
 
     def booted(self) -> Deployment | None:
         """The deployment the running system is (when ``sysroot`` is a booted deployment)."""
-        markers = self.store.sysroot / MARKERS
+        sysroot = self.store.sysroot
         try:
-            found = Deployment((markers / "deployment").read_text().strip(), int((markers / "snapshot").read_text()))
+            found = Deployment(
+                in_root(sysroot, MARKERS / "deployment").read_text().strip(),
+                int(in_root(sysroot, MARKERS / "snapshot").read_text()),
+            )
         except (OSError, ValueError):
             return None
         return found if self.path(found.id).is_dir() else None
@@ -212,8 +215,8 @@ def deploy(system: System, tree: Tree, sid: int) -> Deployment:
     except BaseException:
         btrfs.ensure_absent(root)
         raise
-    if "/var" in dict(layout.shared):
-        copy_into(root / "var", store.sysroot / "var", replace=False, skip=paths, rel="var")
+    if "/var" in dict(layout.shared) and (var := in_root(root, "var")).is_dir():
+        copy_into(var, store.sysroot / "var", replace=False, skip=paths, rel="var")
     btrfs.syncfs(root)  # the deployment and the shared /var are on disk before anything names them
     failpoint("deploy:prepared")
     try:
@@ -282,28 +285,40 @@ def finish_interrupted(system: System, tree: Tree) -> list[str]:
 
 
 def _prepare(root: Path, dep: Deployment, layout: fstab.Layout, *, writable: bool, state_paths: tuple[str, ...]) -> None:
-    """Mark the new deployment with what it is and give it its fstab and mount points."""
-    (root / MARKERS).mkdir(parents=True, exist_ok=True)
-    (root / MARKERS / "snapshot").write_text(f"{dep.snapshot}\n")
-    (root / MARKERS / "deployment").write_text(f"{dep.id}\n")
+    """Mark the new deployment with what it is and give it its fstab and mount points.
+
+    Every path is taken as the deployment sees it (:func:`in_root`): a link in the snapshot, such as
+    an absolute ``/usr/lib/ash -> /opt/ash``, leads within the deployment, never to the host.
+    """
+    in_root(root, MARKERS).mkdir(parents=True, exist_ok=True)
+    write_in(root, MARKERS / "snapshot", f"{dep.snapshot}\n")
+    write_in(root, MARKERS / "deployment", f"{dep.id}\n")
     for point in (fstab.RUNTIME_STORE, *(p for p, _ in layout.shared)):
-        (root / point.lstrip("/")).mkdir(exist_ok=True)
+        in_root(root, point).mkdir(parents=True, exist_ok=True)
     lines = layout.deployment_lines(f"deploy/{dep.id}", writable=writable, state_paths=state_paths)
-    (root / "etc").mkdir(exist_ok=True)
-    (root / "etc/fstab").write_text(fstab.merge(fstab.read(root), lines))
+    in_root(root, "etc").mkdir(parents=True, exist_ok=True)
+    write_in(root, "etc/fstab", fstab.merge(fstab.read(root), lines))
+
+
+def write_in(root: Path, rel: str | Path, text: str) -> None:
+    """Replace the file ``rel`` of ``root`` with ``text`` (atomically). Its directory is found as the
+    root sees it (:func:`in_root`: links lead within ``root``); a link in the file's own place is
+    replaced, not written through, as ``sed -i`` does, so ash's file is where it means it to be."""
+    rel = Path(rel)
+    atomic_write(in_root(root, rel.parent) / rel.name, text)
 
 
 def mark_in_step(system: System, dep: Deployment) -> None:
     """Record that ``dep`` and its snapshot are in step (after a deploy, etc-update, live install)."""
-    marker = Deployments(system.store).path(dep.id) / MARKERS / "source"
-    atomic_write(marker, btrfs.subvolume_uuid(system.store.snapshot_path(dep.snapshot)) + "\n")
+    source = btrfs.subvolume_uuid(system.store.snapshot_path(dep.snapshot))
+    write_in(Deployments(system.store).path(dep.id), MARKERS / "source", source + "\n")
 
 
 def in_step(system: System, dep: Deployment) -> bool:
     """Whether the snapshot of ``dep`` is unchanged since it was last in step with it."""
     try:
-        source = (Deployments(system.store).path(dep.id) / MARKERS / "source").read_text().strip()
-    except FileNotFoundError:
+        source = in_root(Deployments(system.store).path(dep.id), MARKERS / "source").read_text().strip()
+    except (FileNotFoundError, NotADirectoryError):
         return False
     return source == btrfs.subvolume_uuid(system.store.snapshot_path(dep.snapshot))
 
@@ -312,7 +327,9 @@ def copy_into(source: Path, dest: Path, *, replace: bool, skip: tuple[str, ...] 
     """Copy the tree ``source`` into the directory ``dest``, entering directories both have.
 
     What ``dest`` lacks is copied whole; a file it has is replaced only with ``replace``; a directory
-    it has keeps its own owner and mode. Directories in ``skip`` (paths like ``var/lib/dpkg``,
+    it has keeps its own owner and mode. A symbolic link in ``dest`` is never followed: it is replaced
+    with ``replace``, else kept (``dest`` may be a snapshot, whose links lead elsewhere on the host);
+    links in ``source`` are copied as links. Directories in ``skip`` (paths like ``var/lib/dpkg``,
     relative to ``rel``'s root) are never copied: when missing they are made empty, as mount points
     (a package database in the shared ``/var`` would not match a snapshot booted from the menu).
     """
@@ -330,6 +347,8 @@ def copy_into(source: Path, dest: Path, *, replace: bool, skip: tuple[str, ...] 
         if is_dir and target.is_dir() and not target.is_symlink():
             copy_into(Path(entry.path), target, replace=replace, skip=skip, rel=sub)
         elif replace or not os.path.lexists(target):
+            if target.is_symlink():
+                target.unlink()  # cp would write through it
             run(["cp", "-a", "--reflink=auto", "--no-target-directory", entry.path, target])
 
 
@@ -403,6 +422,6 @@ def etc_update(system: System, tree: Tree) -> int:
         etc = chroot.root / "etc"
         btrfs.ensure_absent(etc)
         run(["cp", "-a", "--reflink=auto", store.sysroot / "etc", etc])
-        (etc / "fstab").write_text(fstab.merge("\n".join(user), layout.snapshot_lines()))
+        write_in(chroot.root, "etc/fstab", fstab.merge("\n".join(user), layout.snapshot_lines()))
     mark_in_step(system, booted)
     return booted.snapshot

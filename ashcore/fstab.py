@@ -12,6 +12,7 @@ from pathlib import Path
 import attrs
 
 from . import btrfs
+from .files import in_root
 
 HEADER = "# The lines up to the blank line are written by ash; edit the others freely."
 RUNTIME_STORE = "/.snapshots"
@@ -82,7 +83,8 @@ def merge(text: str, owned: list[str]) -> str:
 
 
 def read(root: Path) -> str:
+    """The ``/etc/fstab`` of ``root`` as the system there reads it (its links lead within ``root``)."""
     try:
-        return (root / "etc/fstab").read_text()
+        return in_root(root, "etc/fstab").read_text()
     except FileNotFoundError:
         return ""

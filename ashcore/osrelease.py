@@ -5,14 +5,16 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
+from .files import in_root
+
 
 def read(root: Path) -> dict[str, str]:
+    """The fields of the root's os-release, found as the root itself finds it: its links (like the
+    usual ``/etc/os-release -> ../usr/lib/os-release``, absolute ones too) lead within ``root``."""
     for rel in ("etc/os-release", "usr/lib/os-release"):
         try:
-            text = (root / rel).read_text(encoding="utf-8", errors="replace")
-        except (FileNotFoundError, NotADirectoryError, PermissionError):
-            continue
-        except OSError:
+            text = in_root(root, rel).read_text(encoding="utf-8", errors="replace")
+        except OSError:  # missing, not a file, a link loop, unreadable
             continue
         fields = {}
         for line in text.splitlines():

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from . import btrfs, osrelease
 from .errors import AshError, LockBusy, UsageError
-from .files import atomic_write
+from .files import atomic_write, in_root
 from .tree import BASE, NewerTreeFormat, Snapshot, Tree
 
 STORE_DIR = ".snapshots"
@@ -127,7 +127,7 @@ class Store:
     def booted(self) -> int | None:
         """The snapshot the running system was deployed from, if ``sysroot`` is a booted deployment."""
         try:
-            return int((self.sysroot / "usr/lib/ash/snapshot").read_text().strip())
+            return int(in_root(self.sysroot, "usr/lib/ash/snapshot").read_text().strip())
         except (OSError, ValueError):
             return None
 

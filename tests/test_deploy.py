@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from ashcore import btrfs
+from ashcore.files import in_root
 from ashcore.testing import TPM, Ash, digest, env_with, make_plugin, pip_install
 
 KERNEL = "6.1.0-9-amd64"
@@ -72,7 +73,7 @@ def grub_default(ash: Ash) -> tuple[int, str]:
     root = top / subvol
     assert btrfs.is_subvolume(root), f"GRUB would boot the missing subvolume {subvol}"
     assert f"root=UUID={fs_uuid(ash)} " in kernel.group(2)
-    return int((root / "usr/lib/ash/snapshot").read_text()), root.name
+    return int(in_root(root, "usr/lib/ash/snapshot").read_text()), root.name
 
 
 def fs_uuid(ash: Ash) -> str:
@@ -480,3 +481,76 @@ def test_live_install_reaches_the_running_system(system, booted, tmp_path, plugi
     out = system("install", "--live", "1", "nano", env=env, check=False)
     assert out.returncode == 1 and "is not a booted ash deployment" in out.stderr
     assert not (system.snapshot(1) / "var/lib/tpm/nano").exists()
+
+
+# -- links in a snapshot lead within it, never to the host -------------------------------------
+
+
+def test_deploy_writes_through_a_snapshots_links_only_within_it(system, tmp_path):
+    """Absolute links in a snapshot mean its own files: what deploy writes (the fstab, the markers,
+    the mount points) and the /var it seeds from never reach the host paths of the same names."""
+    host = tmp_path / "host"
+    (host / "ash").mkdir(parents=True)
+    (host / "var/secret").mkdir(parents=True)
+    (host / "var/secret/key").write_text("the host's\n")
+    (host / "fstab").write_text("# the host's fstab\n")
+    before = digest(host)
+    system("clone", "0")
+    system("mutable", "1")
+    snap = system.snapshot(1)
+    (snap / "etc/fstab").symlink_to(host / "fstab")
+    (snap / "usr/lib").mkdir(parents=True, exist_ok=True)
+    (snap / "usr/lib/ash").symlink_to(host / "ash")
+    (snap / "home").symlink_to(host / "home")
+    shutil.rmtree(snap / "var")
+    (snap / "var").symlink_to(host / "var")
+    system("deploy", "1")
+    assert digest(host) == before, "no host file was written"
+    assert not (host / "home").exists()
+    root = system.store / "deploy/1-1"
+    inside = root / host.relative_to("/")  # where the links lead within the deployment
+    assert (inside / "ash/snapshot").read_text() == "1\n" and (inside / "ash/deployment").read_text() == "1-1\n"
+    assert "/deploy/1-1,rw,noatime" in (root / "etc/fstab").read_text(), "the link is replaced by ash's file"
+    assert (inside / "home").is_dir() and (inside / "var").is_dir()
+    assert not (system.sysroot / "var/secret").exists(), "the shared /var got nothing of the host's"
+    assert grub_default(system) == (1, "1-1")
+    system("clone", "0")  # 2: only /etc/fstab and the markers lead out (a booted view mounts over /home and /var)
+    system("mutable", "2")
+    (system.snapshot(2) / "etc/fstab").symlink_to(host / "fstab")
+    (system.snapshot(2) / "usr/lib").mkdir(parents=True, exist_ok=True)
+    (system.snapshot(2) / "usr/lib/ash").symlink_to(host / "ash")
+    system("deploy", "2")
+    with booted_view(system, "2-2") as booted:
+        assert json.loads(booted("current", "--json").stdout)["booted"] == 2, "the markers are read within it too"
+        (booted.sysroot / "etc/fstab").unlink()
+        (booted.sysroot / "etc/fstab").symlink_to(host / "fstab")  # made on the running system
+        booted("etc-update")
+    assert digest(host) == before
+    assert " / btrfs ro,noatime 0 0" in (system.snapshot(2) / "etc/fstab").read_text()
+
+
+def test_boot_through_a_link_boots_the_snapshots_own_kernel(system, tmp_path):
+    """A snapshot whose /boot is a link: GRUB is given the real path of the kernel inside the
+    snapshot; one whose /boot leads to a host-only directory has no kernel, whatever the host has."""
+    host_boot = tmp_path / "host-boot"
+    host_boot.mkdir()
+    for name in ("vmlinuz-9.9.9-host", "initrd.img-9.9.9-host"):
+        (host_boot / name).write_text(name)
+    for _ in range(2):
+        system("clone", "0")
+        system("mutable", str(_ + 1))
+    (system.snapshot(1) / "boot").rename(system.snapshot(1) / "boot-real")
+    (system.snapshot(1) / "boot").symlink_to("/boot-real")
+    shutil.rmtree(system.snapshot(2) / "boot")
+    (system.snapshot(2) / "boot").symlink_to(host_boot)
+    system("deploy", "0")
+    before = store_digest(system)
+    out = system("deploy", "2", check=False)
+    assert out.returncode == 1 and "snapshot 2 has no kernel with an initramfs" in out.stderr
+    assert store_digest(system) == before
+    system("deploy", "1")
+    assert grub_default(system) == (1, "1-2")
+    cfg = (system.store / "boot/grub/grub.cfg").read_text()
+    assert f"/deploy/1-2/boot-real/vmlinuz-{KERNEL} " in cfg and f"/rootfs/snapshot-1/boot-real/vmlinuz-{KERNEL} " in cfg
+    assert "9.9.9-host" not in cfg
+    assert "# snapshot 2: no kernel with an initramfs" in cfg

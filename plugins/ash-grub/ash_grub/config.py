@@ -3,7 +3,9 @@
 The menu: the default deployment first (GRUB's default entry), then the deployment booted before
 ("last booted deployment"), then a submenu with every snapshot of the tree, booted read-only from its
 own subvolume. Each entry loads the newest kernel and initramfs found inside what it boots, by their
-paths from the top of the btrfs filesystem (GRUB reads btrfs from ``subvolid=5``).
+paths from the top of the btrfs filesystem (GRUB reads btrfs from ``subvolid=5``). Files in a root are
+found as the root sees them (:func:`~ashcore.files.in_root`): a link there, absolute or not, leads
+within that root and never to the host's files, and GRUB is given the path the link leads to.
 
 Settings come from ``/etc/default/grub`` (and ``/etc/default/grub.d/*.cfg``) of the deployed
 snapshot, read as assignments without running them: ``GRUB_TIMEOUT``, ``GRUB_TIMEOUT_STYLE``,
@@ -19,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ashcore import osrelease
+from ashcore.files import in_root
 from ashcore.models import BootTarget, DeployContext
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -33,10 +36,13 @@ def read_settings(root: Path) -> dict[str, str]:
     substitutions and anything else a shell would do are ignored, never run.
     """
     settings: dict[str, str] = {}
-    files = [root / "etc/default/grub", *sorted((root / "etc/default/grub.d").glob("*.cfg"))]
-    for path in files:
+    try:
+        snippets = sorted(p.name for p in in_root(root, "etc/default/grub.d").glob("*.cfg"))
+    except OSError:
+        snippets = []
+    for rel in ["etc/default/grub", *(f"etc/default/grub.d/{name}" for name in snippets)]:
         try:
-            text = path.read_text(errors="replace")
+            text = in_root(root, rel).read_text(errors="replace")
         except OSError:
             continue
         for line in text.splitlines():
@@ -56,14 +62,31 @@ def version_key(version: str) -> list[tuple[int, str]]:
     return [(int(part), "") if part.isdigit() else (-1, part) for part in re.findall(r"\d+|\D+", version)]
 
 
+def _file(root: Path, rel: str) -> str | None:
+    """Where the file ``rel`` of ``root`` really is, as a path relative to ``root`` (links followed
+    within ``root``, as the root sees them), or None if it is not a file there."""
+    try:
+        path = in_root(root, rel)
+    except OSError:  # a link loop
+        return None
+    return path.relative_to(root).as_posix() if path.is_file() else None
+
+
 def kernel(root: Path) -> tuple[str, str] | None:
-    """The newest kernel in ``root/boot`` that has an initramfs, as (kernel, initramfs) file names."""
+    """The newest kernel in ``/boot`` of ``root`` that has an initramfs, as (kernel, initramfs) paths
+    relative to ``root``: where the files are, after links (``/boot`` itself, too) are followed within
+    ``root``, since GRUB reads the filesystem and does not follow the root's links the root's way."""
+    try:
+        names = [p.name for p in in_root(root, "boot").glob("vmlinuz-*")]
+    except OSError:
+        return None
     found = []
-    for image in (root / "boot").glob("vmlinuz-*"):
-        version = image.name.removeprefix("vmlinuz-")
-        initrd = next((n.format(version) for n in _INITRDS if (root / "boot" / n.format(version)).is_file()), None)
-        if initrd:
-            found.append((version_key(version), image.name, initrd))
+    for name in names:
+        version = name.removeprefix("vmlinuz-")
+        image = _file(root, f"boot/{name}")
+        initrd = next(filter(None, (_file(root, f"boot/{n.format(version)}") for n in _INITRDS)), None)
+        if image and initrd:
+            found.append((version_key(version), image, initrd))
     return max(found)[1:] if found else None
 
 
@@ -79,7 +102,7 @@ def linux_entry(title: str, target: BootTarget, fs_uuid: str, cmdline: str, entr
     found = kernel(target.root)
     if found is None:
         return [f"# snapshot {target.snapshot}: no kernel with an initramfs in /{target.subvolume}/boot"]
-    image, initrd = (f"/{target.subvolume}/boot/{name}" for name in found)
+    image, initrd = (f"/{target.subvolume}/{rel}" for rel in found)
     args = f"root=UUID={fs_uuid} rootflags=subvol={quote(target.subvolume)} ro {cmdline}".strip()
     return [
         f"menuentry {quote(title)} --class gnu-linux{f' --id {entry_id}' if entry_id else ''} {{",

@@ -13,12 +13,14 @@ they are shared by every deployment and the menu written at deploy is the one GR
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
 
 from ashcore.chroot import Bind, Chroot
 from ashcore.errors import AshError
+from ashcore.files import in_root
 from ashcore.models import DeployContext
 from ashcore.run import run
 
@@ -37,8 +39,8 @@ def install(ctx: DeployContext, disk: Path, firmware: str, esp: Path | None) -> 
     platform = PLATFORMS.get(firmware)
     if platform is None:
         raise AshError(f"ash-grub installs GRUB for {' or '.join(PLATFORMS)}, not {firmware!r}")
-    modules = ctx.deployment / "usr/lib/grub" / platform
-    if not modules.is_dir():
+    modules = f"usr/lib/grub/{platform}"
+    if not in_root(ctx.deployment, modules).is_dir():
         package = {"bios": "grub-pc-bin", "uefi": "grub-efi-amd64-bin"}[firmware]
         raise AshError(
             f"snapshot {ctx.snapshot} has no GRUB for {firmware.upper()} (/usr/lib/grub/{platform})",
@@ -60,6 +62,18 @@ def install(ctx: DeployContext, disk: Path, firmware: str, esp: Path | None) -> 
         chroot = Chroot(root=ctx.deployment, snapshot=ctx.snapshot, binds=[store, Bind(Path(tmp), "/run/ash-grub", readonly=False)])
         chroot.run(["grub-mkimage", "-O", platform, "-p", prefix, "-c", "/run/ash-grub/early.cfg",
                     "-o", "/run/ash-grub/BOOTX64.EFI", *EFI_MODULES])  # fmt: skip
-        shutil.copytree(modules, grub_dir(ctx) / platform, dirs_exist_ok=True)
+        copy_from_root(ctx.deployment, modules, grub_dir(ctx) / platform)
         run(["mmd", "-D", "s", "-i", esp, "::/EFI", "::/EFI/BOOT"], capture=True)
         run(["mcopy", "-o", "-i", esp, Path(tmp, "BOOTX64.EFI"), "::/EFI/BOOT/BOOTX64.EFI"], capture=True)
+
+
+def copy_from_root(root: Path, rel: str, dest: Path) -> None:
+    """Copy the directory ``rel`` of ``root`` into ``dest``, its files' links followed as ``root`` sees
+    them (within it: a link there never brings a host file along); links to directories are skipped."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for entry in sorted(os.scandir(in_root(root, rel)), key=lambda e: e.name):
+        sub = f"{rel}/{entry.name}"
+        if entry.is_dir(follow_symlinks=False):
+            copy_from_root(root, sub, dest / entry.name)
+        elif (real := in_root(root, sub)).is_file():
+            shutil.copy2(real, dest / entry.name)

@@ -8,6 +8,7 @@ those mounts live only in that chroot's private namespace); filesystem UUIDs are
 from __future__ import annotations
 
 from ashcore.chroot import Chroot
+from ashcore.files import in_root
 from ashcore.models import DeployContext
 from ashcore.run import run
 
@@ -17,9 +18,15 @@ PROBER_DIRS = ("usr/bin", "usr/sbin", "bin", "sbin")
 
 
 def wanted(ctx: DeployContext, settings: dict[str, str]) -> bool:
-    return settings.get("GRUB_DISABLE_OS_PROBER") == "false" and any(
-        (ctx.deployment / d / "os-prober").exists() for d in PROBER_DIRS
-    )
+    return settings.get("GRUB_DISABLE_OS_PROBER") == "false" and any(_has(ctx, f"{d}/os-prober") for d in PROBER_DIRS)
+
+
+def _has(ctx: DeployContext, rel: str) -> bool:
+    """Whether the deployment has ``rel``, as it sees it (its links lead within it)."""
+    try:
+        return in_root(ctx.deployment, rel).exists()
+    except OSError:
+        return False
 
 
 def uuid_of(device: str) -> str | None:

@@ -69,13 +69,56 @@ BROKEN="unterminated
 def test_newest_kernel_with_an_initramfs(tmp_path):
     root = make_root(tmp_path / "r", "6.1.0-9-amd64", "6.1.0-10-amd64", "5.10.0-30-amd64")
     (root / "boot/vmlinuz-6.2.0-1-amd64").write_text("no initramfs for this one")
-    assert config.kernel(root) == ("vmlinuz-6.1.0-10-amd64", "initrd.img-6.1.0-10-amd64")
+    assert config.kernel(root) == ("boot/vmlinuz-6.1.0-10-amd64", "boot/initrd.img-6.1.0-10-amd64")
     arch = tmp_path / "arch"
     (arch / "boot").mkdir(parents=True)
     (arch / "boot/vmlinuz-linux").write_text("k")
     (arch / "boot/initramfs-linux.img").write_text("i")
-    assert config.kernel(arch) == ("vmlinuz-linux", "initramfs-linux.img")
+    assert config.kernel(arch) == ("boot/vmlinuz-linux", "boot/initramfs-linux.img")
     assert config.kernel(tmp_path) is None
+
+
+def test_links_in_a_root_lead_within_it(tmp_path):
+    """A root's links are followed as the root sees them: the kernel GRUB is given is the file the
+    link leads to in that root, and a link to a host path finds nothing of the host's."""
+    host = tmp_path / "host"
+    make_root(host, "9.9.9-host", grub="GRUB_TIMEOUT=99\n", os_release='PRETTY_NAME="Host OS"\n')
+    linked = make_root(tmp_path / "linked")
+    (linked / "boot").rmdir()
+    (linked / "boot-real").mkdir()
+    (linked / "boot").symlink_to("/boot-real")  # absolute: the root's own /boot-real
+    (linked / "kernels").mkdir()
+    (linked / "kernels/vmlinuz-6.1.0-10-amd64").write_text("k")
+    (linked / "boot-real/vmlinuz-6.1.0-10-amd64").symlink_to("/kernels/vmlinuz-6.1.0-10-amd64")
+    (linked / "boot-real/initrd.img-6.1.0-10-amd64").write_text("i")
+    (linked / "boot-real/vmlinuz-9.9.9-host").symlink_to(host / "boot/vmlinuz-9.9.9-host")
+    (linked / "boot-real/initrd.img-9.9.9-host").symlink_to(host / "boot/initrd.img-9.9.9-host")
+    (linked / "usr/lib").mkdir(parents=True)
+    (linked / "usr/lib/os-release").write_text('PRETTY_NAME="Linked OS"\n')
+    (linked / "etc/os-release").unlink()
+    (linked / "etc/os-release").symlink_to("/usr/lib/os-release")
+    (linked / "usr/share").mkdir()
+    (linked / "usr/share/grub-default").write_text('GRUB_CMDLINE_LINUX="mine"\n')
+    (linked / "etc/default/grub").unlink()
+    (linked / "etc/default/grub").symlink_to("/usr/share/grub-default")
+    assert config.kernel(linked) == ("kernels/vmlinuz-6.1.0-10-amd64", "boot-real/initrd.img-6.1.0-10-amd64")
+    assert config.read_settings(linked) == {"GRUB_CMDLINE_LINUX": "mine"}
+
+    to_host = make_root(tmp_path / "to-host")
+    (to_host / "boot").rmdir()
+    (to_host / "boot").symlink_to(host / "boot")  # a host directory, absent from the root itself
+    (to_host / "etc/default/grub").unlink()
+    (to_host / "etc/default/grub").symlink_to(host / "etc/default/grub")
+    (to_host / "etc/default/grub.d").symlink_to("../../../host/etc/default")  # climbs out: stops at the root
+    assert config.kernel(to_host) is None
+    assert config.read_settings(to_host) == {}
+
+    text = config.render(context(tmp_path, linked, snapshots=(to_host,)), config.read_settings(linked))
+    assert "menuentry 'Linked OS, snapshot 2'" in text
+    assert f"\tlinux /@.snapshots/deploy/2-5/kernels/vmlinuz-6.1.0-10-amd64 root=UUID={UUID} " in text
+    assert "\tinitrd /@.snapshots/deploy/2-5/boot-real/initrd.img-6.1.0-10-amd64\n" in text
+    assert "9.9.9-host" not in text and "Host OS" not in text
+    assert "# snapshot 0: no kernel with an initramfs in /@.snapshots/rootfs/snapshot-0/boot" in text
 
 
 def test_menu(tmp_path):
