@@ -117,11 +117,15 @@ class Chroot:
                 preexec_fn=die_with_ash,
                 pass_fds=() if self.lock_fd is None else (self.lock_fd,),
             ) as proc:
-                if interactive:
-                    out, err = None, ""
-                    proc.wait()
-                else:
-                    out, err = communicate(proc, echo_stderr=not capture)
+                try:
+                    if interactive:
+                        out, err = None, ""
+                        proc.wait()
+                    else:
+                        out, err = communicate(proc, echo_stderr=not capture)
+                except BaseException:  # ash is stopping: the command dies with its namespace
+                    proc.kill()
+                    raise
         finally:
             signal.signal(signal.SIGINT, previous)
         if check and proc.returncode != 0:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -619,6 +620,7 @@ def main() -> None:
     """The ``ash`` program: errors of every command, plugin commands included, become one line."""
     global _STATE
     _STATE = None
+    stopped_by = _stop_like_ctrl_c(signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
     try:
         app()
     except AshError as error:
@@ -635,9 +637,29 @@ def main() -> None:
             traceback.print_exc()
         print(f"ash: error: {error_message(error)}", file=sys.stderr)
         sys.exit(1)
-    except KeyboardInterrupt:
-        print("ash: interrupted", file=sys.stderr)
-        sys.exit(130)
+    except (KeyboardInterrupt, SystemExit) as stop:  # typer turns KeyboardInterrupt into exit 130
+        if isinstance(stop, SystemExit) and not (stopped_by and stop.code == 130):
+            raise
+        sig = stopped_by[-1] if stopped_by else signal.SIGINT
+        print(f"ash: stopped by {signal.Signals(sig).name}; nothing half-done was kept", file=sys.stderr)
+        sys.exit(128 + sig)
+
+
+def _stop_like_ctrl_c(*signals: signal.Signals) -> list[int]:
+    """Make these signals unwind ash as Ctrl-C does (working copies dropped, mounts and loop devices
+    undone, each crash-safe step left as a crash would leave it); the returned list receives the
+    signal that stopped ash."""
+    received: list[int] = []
+
+    def stop(signum: int, frame: object) -> None:
+        for sig in signals:
+            signal.signal(sig, signal.SIG_IGN)  # once is enough: let the unwinding finish
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    for sig in signals:
+        signal.signal(sig, stop)
+    return received
 
 
 if __name__ == "__main__":

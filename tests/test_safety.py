@@ -126,6 +126,25 @@ def test_kill_9_during_a_running_command_leaves_nothing_behind(store):
     assert rootfs_entries(store) == ["snapshot-0", "snapshot-1"]
 
 
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_unwinds_like_ctrl_c(store, sig):
+    store("clone", "0")
+    before = digest(store.snapshot(1))
+    proc = store.popen("run", "1", "sh", "-c", "touch /started; sleep 600", stdout=subprocess.DEVNULL)
+    work = store.store / "rootfs/.work-1"
+    deadline = time.monotonic() + 30
+    while not (work / "started").exists():
+        assert time.monotonic() < deadline, "the command never started"
+        time.sleep(0.05)
+    work_root = os.stat(work)
+    proc.send_signal(sig)
+    assert proc.wait(timeout=30) == 128 + sig
+    assert not processes_inside(work_root)
+    assert not mounts_under(store.sysroot)
+    assert rootfs_entries(store) == ["snapshot-0", "snapshot-1"], "the working copy was dropped at once"
+    assert digest(store.snapshot(1)) == before
+
+
 def test_namespace_has_api_filesystems_and_nothing_leaks(store):
     store("clone", "0")
     out = store("run", "1", "sh", "-c", "cat /proc/self/mounts; ls /dev/null; echo pid=$$", check=True)
