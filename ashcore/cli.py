@@ -353,10 +353,12 @@ def chroot_cmd(snapshot: Snap) -> None:
 
 
 def _login_shell(root: Path) -> str:
+    from .files import in_root
+
     try:
-        for line in (root / "etc/passwd").read_text().splitlines():
+        for line in in_root(root, "etc/passwd").read_text().splitlines():
             fields = line.split(":")
-            if fields[0] == "root" and len(fields) > 6 and (root / fields[6].lstrip("/")).exists():
+            if fields[0] == "root" and len(fields) > 6 and in_root(root, fields[6]).exists():
                 return fields[6]
     except OSError:
         pass
