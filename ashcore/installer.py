@@ -11,16 +11,27 @@ Steps, all on the target only:
 While it works, the new filesystem is seen through a *sysroot view*: a directory at its top with the
 shared subvolumes bind-mounted at ``.snapshots``, ``home`` and ``var``, exactly where a booted
 system has them, so the store, deploy and the plugins work on it unchanged (:func:`open_system`).
+
+Ash itself (here and in ``ash self-update``) is copied from the installation that runs, file by
+file: ashcore, the plugins the target uses, and what they require, walked through their metadata.
+Nothing is fetched, since an index may hold other projects under ash's names, and nothing needs pip,
+which an installed system does not have. A distribution's files are those its ``RECORD`` lists;
+an editable install (a checkout) lists none of its code, so its top-level packages are copied from
+where they are imported. Each copy gets a ``RECORD`` of what was copied, so the installed ash can
+copy itself in turn. Copies run on the target's python3, which must be of the running minor version.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
+import shutil
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib import metadata
 from pathlib import Path
 
 import attrs
@@ -30,13 +41,16 @@ from .chroot import Chroot
 from .deploy import copy_into
 from .disks import BlockDevice, GiB, Guard, check_tools, filesystem_type, partition_image
 from .errors import AshError, UsageError
+from .files import in_root
 from .models import BootstrapOptions
-from .run import run
+from .run import error_message, run
 from .system import System
 from .tree import Tree
 
 MIN_SIZE = 3 * GiB
 _HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+_USER = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 SUBVOLUMES = {".snapshots": "@.snapshots", "home": "@home", "var": "@var"}
 SITE = "/usr/lib/ash/site"  # where ash lives on an installed system
 VIEW = ".ash-sysroot"  # the sysroot view, at the top of the filesystem while the installer works
@@ -124,6 +138,13 @@ def preflight(system: System, settings: Settings) -> None:
     """Refuse settings that would fail only after minutes of work."""
     if not _HOSTNAME.fullmatch(settings.hostname):
         raise UsageError(f"{settings.hostname!r} is not a host name", hint="letters, digits and inner dashes, at most 63")
+    if settings.user == "root":
+        raise UsageError("--user root: root is there already", hint="give --root-password for root, --user for another user")
+    if settings.user is not None and not _USER.fullmatch(settings.user):
+        raise UsageError(f"{settings.user!r} is not a user name", hint="a lower-case letter or '_', then those, digits or '-'; at most 32")
+    for whose, password in (("the root password", settings.root_password), (f"the password of {settings.user}", settings.user_password)):
+        if password and _CONTROL.search(password):
+            raise UsageError(f"{whose} contains a control character (such as a newline)", hint="a password is one line of printable characters")
     deploy.require_bootloader(system)
     if settings.source is None:
         system.plugins.package_manager_for([settings.distro])
@@ -165,16 +186,23 @@ def install_image(image: Image, settings: Settings) -> None:
             esp = parts[0] if image.firmware == "uefi" else None
             if esp is not None:
                 run(["mkfs.vfat", "-F", "32", "-n", "ESP", esp], capture=True)
-            _install(guard, Target(parts[-1], disk, esp, image.firmware), settings)
+            target = Target(parts[-1], disk, esp, image.firmware)
+            _install(guard, _format(target.root, settings), target, settings)
     except BaseException:
         image.path.unlink(missing_ok=True)
         raise
 
 
 def install_device(target: Target, settings: Settings) -> None:
+    """Install onto the target's partition; a failure once it is formatted says it was erased."""
     check_tools("mkfs.btrfs", *(["mcopy"] if target.firmware == "uefi" else []))
     with Guard() as guard:
-        _install(guard, target, settings)
+        device = _format(target.root, settings)
+        try:
+            _install(guard, device, target, settings)
+        except (AshError, OSError) as error:
+            raise AshError(f"{target.root} was erased and the installation is incomplete: {error_message(error)}",
+                           hint=getattr(error, "hint", None)) from error  # fmt: skip
 
 
 @contextmanager
@@ -201,9 +229,14 @@ def _view(guard: Guard, device: Path) -> Path:
 # -- the installation --------------------------------------------------------------------------
 
 
-def _install(guard: Guard, target: Target, settings: Settings) -> None:
-    device = target.root if settings.passphrase is None else _encrypt(target.root, settings.passphrase)
+def _format(partition: Path, settings: Settings) -> Path:
+    """Make the btrfs filesystem on ``partition`` (encrypted if asked); return its device."""
+    device = partition if settings.passphrase is None else _encrypt(partition, settings.passphrase)
     run(["mkfs.btrfs", "--quiet", "--force", "--label", "ash", device], capture=True)
+    return device
+
+
+def _install(guard: Guard, device: Path, target: Target, settings: Settings) -> None:
     top = guard.mount(device, guard.tempdir("ash-top-"), "subvolid=5")
     for subvolume in SUBVOLUMES.values():
         btrfs.create(top / subvolume)
@@ -297,28 +330,25 @@ def _add_user(system: System, chroot: Chroot, user: str, password: str) -> None:
 
 def install_ash(system: System, chroot: Chroot, tree: Tree) -> None:
     """Put ash, the plugins this system uses and their dependencies into ``/usr/lib/ash/site`` of the
-    root behind ``chroot`` (replacing what was there), with a ``/usr/bin/ash`` launcher.
-
-    They are pure-Python wheels: ash and the plugins built from the projects the running ash was
-    installed from (else fetched by version), their dependencies fetched by the host's pip for the
-    target's Python, then byte-compiled by the target's python3.
-    """
-    root, site = chroot.root, chroot.root / SITE.lstrip("/")
-    python = _python_version(root)
+    root behind ``chroot`` (replacing what was there), with a ``/usr/bin/ash`` launcher; the
+    target's python3 byte-compiles them. Both paths are taken as the root sees them."""
+    root = chroot.root
+    version, running = _python_version(root), "{}.{}".format(*sys.version_info)
+    if version != running:
+        raise AshError(f"the target has Python {version}, but this ash runs on Python {running}",
+                       hint=f"ash is copied as it runs; copy it from an ash that runs on Python {version}")  # fmt: skip
     users = {system.package_manager_or_none(root, tree), *system.plugins.implementers("ash_bootloader_update")}
-    wanted = sorted({"ashcore", *(r.distribution for r in system.plugins.records if r.name in users)})
-    with Guard() as guard:
-        wheels = guard.tempdir("ash-wheels-")
-        sources = {name: _source_dir(name) for name in wanted}
-        local = [path for path in sources.values() if path]
-        if local:
-            run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", wheels, *local], capture=True)
-        pinned = [f"{name}=={_version(name)}" for name, path in sources.items() if not path]
-        btrfs.ensure_absent(site)
-        run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
-             "--target", site, "--only-binary=:all:", "--python-version", python,
-             *sorted(wheels.glob("*.whl")), *pinned], capture=True)  # fmt: skip
-    launcher = root / "usr/bin/ash"
+    wanted = ["ashcore", *(r.distribution for r in system.plugins.records if r.name in users)]
+    site = in_root(root, SITE)
+    btrfs.ensure_absent(site)
+    for dist in _with_requirements(wanted):
+        info, files = _site_files(dist)
+        for name, path in files.items():
+            (site / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, site / name)
+        (site / info / "RECORD").write_text("".join(f"{name},,\n" for name in sorted([*files, f"{info}/RECORD"])))
+    launcher = in_root(root, "usr/bin/ash")
+    launcher.parent.mkdir(parents=True, exist_ok=True)
     launcher.write_text(LAUNCHER)
     launcher.chmod(0o755)
     chroot.run(["python3", "-m", "compileall", "-q", SITE])
@@ -326,27 +356,59 @@ def install_ash(system: System, chroot: Chroot, tree: Tree) -> None:
 
 def _python_version(root: Path) -> str:
     for candidate in ("usr/bin/python3", "bin/python3"):
-        target = root / candidate
-        if os.path.lexists(target):
-            name = os.path.basename(os.readlink(target)) if target.is_symlink() else ""
-            if name.startswith("python3."):
-                return name.removeprefix("python")
+        python = in_root(root, candidate)  # its links followed: python3.11, not python3
+        if python.name.startswith("python3.") and python.is_file():
+            return python.name.removeprefix("python")
     raise AshError("the new system has no python3, which ash needs", hint="include python3 in its packages")
 
 
-def _source_dir(distribution: str) -> Path | None:
-    """The local project directory a distribution was installed from (``pip install [-e] DIR``)."""
-    from importlib import metadata
-
-    for dist in metadata.distributions(name=distribution):  # an egg-info in the cwd may come first
-        info = json.loads(dist.read_text("direct_url.json") or "null")
-        if info and "dir_info" in info and info["url"].startswith("file://"):
-            return Path(info["url"].removeprefix("file://"))
-    return None
+def _installed(name: str) -> metadata.Distribution | None:
+    """Distribution ``name`` as installed where ash runs (not an egg-info of a checkout, which lists
+    no installed files)."""
+    return next((d for d in metadata.distributions(name=name) if d.read_text("RECORD") is not None), None)
 
 
-def _version(distribution: str) -> str:
-    from importlib import metadata
+def _with_requirements(names: list[str]) -> list[metadata.Distribution]:
+    """The installed distributions ``names`` and, recursively, those they require. A requirement for
+    an extra never counts; one under another marker counts if it is installed here (the target runs
+    the same Python on the same machine)."""
+    found: dict[str, metadata.Distribution] = {}
+    todo = list(names)
+    while todo:
+        name = todo.pop()
+        if (key := re.sub(r"[-_.]+", "-", name).lower()) in found:
+            continue
+        if (dist := _installed(name)) is None:
+            raise AshError(f"{name}, which ash needs, is not installed where ash runs")
+        found[key] = dist
+        for requirement in dist.requires or ():
+            required, marker = _REQUIREMENT.fullmatch(requirement).groups()
+            if marker is None or (not re.search(r"\bextra\b", marker) and _installed(required)):
+                todo.append(required)
+    return list(found.values())
 
-    return metadata.version(distribution)
 
+_REQUIREMENT = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)[^;]*(?:;(.*))?", re.DOTALL)
+
+
+def _site_files(dist: metadata.Distribution) -> tuple[str, dict[str, Path]]:
+    """A distribution's ``.dist-info`` name and its files by their path in a site directory: those it
+    lists (not scripts outside it, bytecode, nor the RECORD and ``direct_url.json`` of this
+    installation); for an editable install, its metadata and its top-level packages' sources."""
+    info = next(f.parts[0] for f in dist.files if f.parts[0].endswith(".dist-info"))
+    mine = (f"{info}/RECORD", f"{info}/direct_url.json")
+    listed = {f.as_posix(): Path(dist.locate_file(f)) for f in dist.files  # never a path outside the site
+              if not f.is_absolute() and not {"..", "__pycache__"} & set(f.parts) and f.as_posix() not in mine}  # fmt: skip
+    if not json.loads(dist.read_text("direct_url.json") or "{}").get("dir_info", {}).get("editable"):
+        return info, listed
+    files = {name: path for name, path in listed.items() if name.startswith(f"{info}/")}
+    for package in (dist.read_text("top_level.txt") or "").split():
+        spec = importlib.util.find_spec(package)
+        if spec is None or spec.origin is None:
+            raise AshError(f"cannot find the package {package} of the editable install {dist.name}", hint="install it without -e")
+        if not spec.submodule_search_locations:
+            files[Path(spec.origin).name] = Path(spec.origin)
+            continue
+        top = Path(spec.origin).parent
+        files.update({f"{package}/{p.relative_to(top)}": p for p in top.rglob("*") if p.is_file() and "__pycache__" not in p.parts})
+    return info, files

@@ -140,3 +140,28 @@ def test_failed_install_leaves_nothing_behind(tmp_path, busybox_root):
     assert not image.exists()
     loops = subprocess.run(["losetup", "--list", "--noheadings"], capture_output=True, text=True, check=True).stdout
     assert os.fspath(image) not in loops, "a loop device (and so any mount of it) is left"
+
+
+def test_refuses_bad_users_and_passwords(tmp_path, busybox_root):
+    """Checked before anything is written, not after minutes of bootstrap; a control character in a
+    password would give chpasswd extra ``user:password`` lines."""
+    image = tmp_path / "x.img"
+    base = ["setup", "--image", image, "--size", "4G", "--from", busybox_root, "-y"]
+    refused(ash(*base, "--user", "root"), "--user root: root is there already")
+    refused(ash(*base, "--user", "Bad User"), "'Bad User' is not a user name")
+    refused(ash(*base, "--user=-rf"), "'-rf' is not a user name")
+    refused(ash(*base, "--user", "a" * 33), f"'{'a' * 33}' is not a user name")
+    refused(ash(*base, "--root-password", "secret\nmallory:x"), "the root password contains a control character")
+    refused(ash(*base, "--user", "alice", "--user-password", "tab\there"), "the password of alice contains a control character")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failed_install_onto_a_partition_says_it_was_erased(disk, busybox_root):
+    """A failure after the partition was formatted says so: what was there is gone, and what is
+    there now is not a system."""
+    loop, (p1, _) = disk
+    out = ash("setup", p1, loop, "--from", busybox_root, "-y")
+    assert out.returncode == 1, out
+    first = out.stderr.splitlines()[0]
+    assert first == f"ash: error: {p1} was erased and the installation is incomplete: the new system has no python3, which ash needs", out.stderr
+    assert out.stderr.splitlines()[1:] == ["hint: include python3 in its packages"]
