@@ -55,6 +55,7 @@ _MIRROR = re.compile(r"(https?|ftp|file):/\S+")
 # apt's summary lines when the reason is elsewhere (dpkg's message, or the unmet dependencies).
 _GENERIC = ("Sub-process /usr/bin/dpkg returned an error code", "Some index files failed", "Unable to correct problems")
 _UNMET = ("Unable to correct problems", "Unmet dependencies")
+_NO_REMOVE = "Packages need to be removed but remove is disabled"
 
 
 @hookimpl
@@ -118,10 +119,11 @@ def ash_list_packages(root: Path) -> list[Package]:
 
 @hookimpl
 def ash_sync(chroot: Chroot, packages: Sequence[Package]) -> None:
-    """Install the parent's packages by name: ``sync`` has just upgraded the tree, so the parent's
+    """Install the parent's packages by name: ``sync`` has just upgraded the snapshot, so the parent's
     versions are apt's candidates; after ``force-sync`` the child gets the current candidate rather
-    than an exact version the archive may no longer hold."""
-    _install(chroot, [p.name for p in packages])
+    than an exact version the archive may no longer hold. Sync only adds: apt refuses rather than
+    remove a package of the child's own that conflicts (``--no-remove``)."""
+    _install(chroot, [p.name for p in packages], "--no-remove")
 
 
 @hookimpl
@@ -156,14 +158,17 @@ def apt_get(chroot: Chroot, *args: str) -> None:
     if proc.returncode != 0:
         reason = _reason(proc.stderr)
         if reason and reason.startswith(_UNMET):
-            reason = _unmet_dependencies(chroot, argv) or reason
+            reason = _listed(chroot, argv, "The following packages have unmet dependencies:") or reason
+        elif reason and reason.startswith(_NO_REMOVE):
+            removed = _listed(chroot, argv, "The following packages will be REMOVED:")
+            reason = f"{reason.rstrip('.')}: {removed}" if removed else reason
         raise CommandFailed(argv, proc.returncode, reason or proc.stderr)
 
 
-def _install(chroot: Chroot, names: list[str]) -> None:
+def _install(chroot: Chroot, names: list[str], *options: str) -> None:
     if not _has_indexes(chroot.root):
         apt_get(chroot, "update")  # a base made without indexes: fetch them rather than find nothing
-    apt_get(chroot, "install", "--", *names)
+    apt_get(chroot, "install", *options, "--", *names)
 
 
 def _has_indexes(root: Path) -> bool:
@@ -200,9 +205,10 @@ def _reason(stderr: str) -> str | None:
     return "; ".join([e for e in errors if not e.startswith(_GENERIC)] or errors) or None
 
 
-def _unmet_dependencies(chroot: Chroot, argv: list[str]) -> str | None:
-    """apt prints unmet dependencies on stdout, which has streamed past: ask a dry run for them."""
+def _listed(chroot: Chroot, argv: list[str], heading: str) -> str | None:
+    """The list under ``heading`` that apt printed on stdout, which has streamed past (unmet
+    dependencies, packages it would remove): ask a dry run for it."""
     out = chroot.run([argv[0], "--simulate", *argv[1:]], check=False, env=ENV, capture=True).stdout or ""
-    _, _, rest = out.partition("The following packages have unmet dependencies:\n")
+    _, _, rest = out.partition(heading + "\n")
     lines = takewhile(lambda line: line.startswith(" "), rest.splitlines())
     return "; ".join(" ".join(line.split()) for line in lines) or None

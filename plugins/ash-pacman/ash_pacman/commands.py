@@ -15,11 +15,13 @@ def fixdb(
         str, typer.Argument(metavar="SNAPSHOT", help="Snapshot number (see 'ash tree').", show_default=False)
     ],
 ) -> None:
-    """Re-initialise and repopulate the pacman keyring of a snapshot.
+    """Rebuild the pacman keyring of a snapshot from its updated keyring packages.
 
     For "invalid or corrupted package (PGP signature)" and unknown-key errors: the keyring is
-    deleted, created anew and filled from the keyring packages the snapshot has (install or
-    upgrade them first with 'ash install SNAPSHOT archlinux-keyring' if they are too old).
+    deleted, created anew and filled from the keyring packages the snapshot has (its *-keyring
+    packages, such as archlinux-keyring); then the package databases are fetched, those packages
+    are reinstalled at their newest version, and the keyring is filled from them again. Upgrade the
+    snapshot afterwards ('ash upgrade SNAPSHOT'): its databases may now be newer than its packages.
     """
     from ashcore.cli import state
     from ashcore.errors import AshError

@@ -8,11 +8,15 @@ is thrown away rather than committed as a half-configured snapshot.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from itertools import takewhile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,13 +25,14 @@ from ashcore.chroot import Chroot
 from ashcore.errors import AshError, CommandFailed
 from ashcore.run import run
 
-from .rootfs import CONFIG, db_path, in_root, options, rerooted
+from .rootfs import CONFIG, db_path, in_root, installed, options, rerooted
 
 if TYPE_CHECKING:
     from ashcore.models import BootstrapOptions
 
 PACMAN, PACMAN_KEY = "usr/bin/pacman", "usr/bin/pacman-key"
 SCRIPTLET_FAILED = "error: command failed to execute correctly"
+COMMIT_ABORTED = "Errors occurred, no packages were upgraded."
 #: What ``ash init --bootstrap arch`` installs from where, unless told otherwise.
 DEFAULT_MIRROR = "https://geo.mirror.pkgbuild.com/$repo/os/$arch"
 REPOSITORIES = ("core", "extra")
@@ -42,20 +47,54 @@ def pacman(chroot: Chroot, *args: str) -> None:
     # killed in an 'ash chroot' whose shell still exited 0, or imported with the snapshot). Left in
     # place it would make every pacman run fail with "unable to lock database".
     (db_path(chroot.root) / "db.lck").unlink(missing_ok=True)
-    proc = _run(chroot, args)
+    _checked(chroot.root, args, lambda: _run(chroot, args))
+
+
+def _checked(root: Path, args: Sequence[str], start: Callable[[], subprocess.CompletedProcess[str]]) -> None:
+    """Run pacman on ``root`` with ``start()``, its output shown as it comes and its stdout kept too;
+    raise if it failed (pacman's reason in one line, paths as the snapshot sees them) or a scriptlet did."""
+    with _kept_stdout() as out:
+        proc = start()
     if proc.returncode != 0:
-        raise CommandFailed(
-            ["pacman", *args], proc.returncode, _reason(proc, lambda: _run(chroot, args, quiet=True))
-        )
-    check_scriptlets(chroot.root, proc.stderr)
+        reason = _reason(proc.stderr, "".join(out)).replace(f"{root}/", "/")  # the host's pacman: --root
+        raise CommandFailed(["pacman", *args], proc.returncode, reason)
+    check_scriptlets(root, proc.stderr)
 
 
-def _run(chroot: Chroot, args: Sequence[str], *, quiet: bool = False) -> subprocess.CompletedProcess[str]:
-    """pacman in the chroot if the snapshot has it (stdout then streams past: ``stdout`` is None unless
-    ``quiet``), else the host's pacman with the snapshot's configuration."""
+@contextlib.contextmanager
+def _kept_stdout() -> Iterator[list[str]]:
+    """For the block, make ash's stdout (which the programs it runs write to) a pipe whose lines are
+    shown as they come and kept in the list yielded: pacman says on stdout why it failed."""
+    sys.stdout.flush()
+    shown = os.fdopen(os.dup(1), "wb")
+    read, write = os.pipe()
+    os.dup2(write, 1)
+    os.close(write)
+    kept: list[str] = []
+
+    def pump() -> None:
+        with open(read, "rb") as pipe:
+            for line in pipe:
+                shown.write(line)
+                shown.flush()
+                kept.append(line.decode(errors="replace"))
+
+    thread = threading.Thread(target=pump, daemon=True)
+    thread.start()
+    try:
+        yield kept
+    finally:
+        sys.stdout.flush()
+        os.dup2(shown.fileno(), 1)  # closes the pipe's last write end: pump() reads to its end
+        thread.join()
+        shown.close()
+
+
+def _run(chroot: Chroot, args: Sequence[str]) -> subprocess.CompletedProcess[str]:
+    """pacman in the chroot if the snapshot has it, else the host's pacman with its configuration."""
     root = chroot.root
     if (root / PACMAN).exists():
-        return chroot.run(["pacman", "--noconfirm", *args], check=False, capture=quiet)
+        return chroot.run(["pacman", "--noconfirm", *args], check=False)
     if not (root / CONFIG).exists():
         raise AshError(
             f"snapshot {chroot.snapshot} has neither pacman nor /{CONFIG}", hint="is it an Arch Linux root?"
@@ -64,7 +103,7 @@ def _run(chroot: Chroot, args: Sequence[str], *, quiet: bool = False) -> subproc
         config = Path(tmp, "pacman.conf")
         config.write_text(rerooted(root / CONFIG, root), encoding="utf-8")
         keyring = in_root(root, options(config)["GPGDir"])
-        return host_pacman(root, config, args, cache=shared_cache(chroot), keyring=keyring, quiet=quiet)
+        return host_pacman(root, config, args, cache=shared_cache(chroot), keyring=keyring)
 
 
 def host_pacman(
@@ -74,11 +113,9 @@ def host_pacman(
     *,
     cache: Path,
     keyring: Path | None = None,
-    quiet: bool = False,
 ) -> subprocess.CompletedProcess[str]:
     """Run the host's pacman on ``root`` with ``config``, whose paths are taken inside ``root``. The
-    keyring is ``keyring``, or else the host's one that ``config`` names, as pacstrap does. Its output
-    streams to the user unless ``quiet`` (then it is captured, stdout included).
+    keyring is ``keyring``, or else the host's one that ``config`` names, as pacstrap does.
     """
     paths = options(config)
     db = in_root(root, paths["DBPath"])
@@ -89,30 +126,35 @@ def host_pacman(
     ]  # fmt: skip
     if keyring is not None:
         argv += ["--gpgdir", keyring]
-    return run([*argv, *args], check=False, capture=quiet, env={**os.environ, "LC_ALL": "C"})
+    return run([*argv, *args], check=False, env={**os.environ, "LC_ALL": "C"})
 
 
-def _reason(
-    proc: subprocess.CompletedProcess[str],
-    again: Callable[[], subprocess.CompletedProcess[str]] | None = None,
-) -> str:
-    """pacman's reason for failing, in one line. It names the error on stderr ("failed to prepare
-    transaction (could not satisfy dependencies)") and says why on stdout; when that streamed past,
-    ``again()`` runs the command once more with stdout captured: a transaction that failed to
-    prepare changed nothing, and fails the same way."""
-    errors = [line.removeprefix("error: ") for line in proc.stderr.splitlines() if line.startswith("error: ")]
+def _reason(stderr: str, stdout: str) -> str:
+    """pacman's reason for failing, in one line. Its last error names the step that failed ("failed
+    to commit transaction (conflicting files)"); why is in an earlier error (a bad signature, a failed
+    download) or on stdout: the ":: " lines of a failed preparation, and the lines a failed commit
+    prints before :data:`COMMIT_ABORTED` (the first: "pkg: /path exists in filesystem (owned by x)")."""
+    errors = [line.removeprefix("error: ") for line in stderr.splitlines() if line.startswith("error: ")]
     if not errors:
-        return proc.stderr
+        return stderr
+    lines = stdout.splitlines()
     if errors[-1].startswith("failed to prepare transaction"):
-        out = proc.stdout if proc.stdout is not None or again is None else again().stdout
-        why = [
-            line[3:]
-            for line in (out or "").splitlines()
-            if line.startswith(":: ") and not line.endswith("...")
-        ]
-        if why:
-            return "; ".join(why)
+        why = [line[3:] for line in lines if line.startswith(":: ") and not line.endswith("...")]
+        return "; ".join(why) or errors[-1]
+    if errors[-1].startswith("failed to commit transaction"):
+        why = errors[:-1] + _commit_details(lines)
+        return why[0] if why else errors[-1]
     return errors[-1]
+
+
+def _commit_details(lines: list[str]) -> list[str]:
+    """What a failed commit printed on stdout: the lines after pacman's last step ("checking for file
+    conflicts...") and before :data:`COMMIT_ABORTED`."""
+    if COMMIT_ABORTED not in lines:
+        return []
+    before = reversed(lines[: lines.index(COMMIT_ABORTED)])
+    details = reversed(list(takewhile(lambda line: not line.endswith("..."), before)))
+    return [line.removeprefix(":: ") for line in details if line.strip()]
 
 
 def check_scriptlets(root: Path, stderr: str) -> None:
@@ -138,12 +180,6 @@ def shared_cache(chroot: Chroot) -> Path:
     return chroot.sysroot / cache.lstrip("/") if chroot.sysroot else in_root(chroot.root, cache)
 
 
-def sync_flags(root: Path) -> str:
-    """``-S``, or ``-Syu`` for a snapshot that has no sync databases yet (an Arch bootstrap tarball):
-    fetching them without upgrading would be a partial upgrade, which Arch does not support."""
-    return "-S" if any((db_path(root) / "sync").glob("*.db")) else "-Syu"
-
-
 def bootstrap(target: Path, opts: BootstrapOptions) -> None:
     """pacstrap-like: install ``base`` and ``opts.packages`` into the empty ``target`` with the host's
     pacman, then initialise the new root's keyring.
@@ -162,10 +198,10 @@ def bootstrap(target: Path, opts: BootstrapOptions) -> None:
             config.write_text(
                 f"[options]\nArchitecture = auto\nSigLevel = Required DatabaseOptional\n{servers}"
             )
-        proc = host_pacman(target, config, ["-Sy", "--", *packages], cache=opts.cache_dir or Path(tmp, "pkg"))
-        if proc.returncode != 0:
-            raise CommandFailed(["pacman", "-Sy", *packages], proc.returncode, _reason(proc))
-        check_scriptlets(target, proc.stderr)
+        args = ["-Sy", "--", *packages]
+        _checked(
+            target, args, lambda: host_pacman(target, config, args, cache=opts.cache_dir or Path(tmp, "pkg"))
+        )
         if not osrelease.read(target):
             raise AshError(
                 "the new base has no /etc/os-release",
@@ -188,10 +224,17 @@ def init_keyring(chroot: Chroot) -> None:
 
 
 def fix_keyring(chroot: Chroot) -> None:
-    """Throw the snapshot's pacman keyring away and build it anew (for "invalid or corrupted package
-    (PGP signature)" and unknown-key errors)."""
+    """Throw the snapshot's pacman keyring away and build it anew, then update its keyring packages
+    (``*-keyring``) and fill it from them (for "invalid or corrupted package (PGP signature)" and
+    unknown-key errors)."""
     if not (chroot.root / PACMAN_KEY).exists():
         raise AshError(f"snapshot {chroot.snapshot} has no pacman-key, so no keyring to repair")
     # Deleted from inside the chroot, where no symbolic link in the snapshot can lead out of it.
     chroot.run(["rm", "-rf", "--", options(chroot.root / CONFIG)["GPGDir"]])
-    init_keyring(chroot)
+    init_keyring(chroot)  # from the keyrings installed: it checks the signatures of the new ones
+    keyrings = [p.name for p in installed(chroot.root) if p.name.endswith("-keyring")]
+    if keyrings:
+        # Fetch the databases and install only the keyrings, as Arch advises for an outdated keyring
+        # (they are keys alone); no --needed: an installed one is reinstalled, never skipped.
+        pacman(chroot, "-Sy", "--", *keyrings)
+        chroot.run(["pacman-key", "--populate"])

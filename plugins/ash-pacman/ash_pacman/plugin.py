@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from ashcore import hookimpl
 from ashcore.chroot import Bind
+from ashcore.errors import AshError
 from ashcore.models import BootstrapOptions, CommandSpec, Package, PackageManagerInfo
 
 from . import pacman, rootfs
@@ -37,7 +38,10 @@ def ash_bootstrap(target: Path, options: BootstrapOptions) -> None:
 
 @hookimpl
 def ash_install(chroot: Chroot, packages: Sequence[str]) -> None:
-    _install(chroot, packages)
+    """``-S --needed``, or ``-Syu --needed`` in a snapshot without sync databases: fetching them
+    without upgrading would be a partial upgrade, which Arch does not support."""
+    flags = "-S" if rootfs.has_sync_databases(chroot.root) else "-Syu"
+    pacman.pacman(chroot, flags, "--needed", "--", *packages)
 
 
 @hookimpl
@@ -64,13 +68,17 @@ def ash_list_packages(root: Path) -> list[Package]:
 
 @hookimpl
 def ash_sync(chroot: Chroot, packages: Sequence[Package]) -> None:
-    """Install the parent's packages by name: ``sync`` has just upgraded the tree, so the repositories
-    hold the parent's versions; after ``force-sync`` the child gets the repositories' current ones."""
-    _install(chroot, [p.name for p in packages])
-
-
-def _install(chroot: Chroot, names: Sequence[str]) -> None:
-    pacman.pacman(chroot, pacman.sync_flags(chroot.root), "--needed", "--", *names)
+    """Install the parent's packages by name, never upgrading: ``sync`` has just upgraded the snapshot,
+    so its databases hold the parent's versions; after ``force-sync`` the child gets the versions of
+    the databases it has."""
+    if not rootfs.has_sync_databases(chroot.root):
+        # Refused: -Syu would upgrade it, and -Sy then -S is a partial upgrade, which Arch does not support.
+        sid = chroot.snapshot
+        raise AshError(
+            "it has no sync databases to install from without upgrading it:"
+            f" fetch them with 'ash refresh {sid}' (or upgrade it with 'ash upgrade {sid}')"
+        )
+    pacman.pacman(chroot, "-S", "--needed", "--", *(p.name for p in packages))
 
 
 @hookimpl
@@ -89,7 +97,7 @@ def ash_commands() -> list[CommandSpec]:
     return [
         CommandSpec(
             name="fixdb",
-            help="Re-initialise and repopulate the pacman keyring of a snapshot.",
+            help="Rebuild the pacman keyring of a snapshot from its updated keyring packages.",
             target="ash_pacman.commands:app",
         )
     ]

@@ -52,6 +52,11 @@ def db_path(root: Path) -> Path:
     return in_root(root, options(root / CONFIG)["DBPath"])
 
 
+def has_sync_databases(root: Path) -> bool:
+    """Whether ``root`` has fetched its repositories' databases (an Arch bootstrap tarball has not)."""
+    return any((db_path(root) / "sync").glob("*.db"))
+
+
 def rerooted(config: Path, root: Path) -> str:
     """``config``'s text with each ``Include`` taken inside ``root``, for a pacman run from outside it."""
     lines = []

@@ -16,6 +16,7 @@ import http.server
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import tarfile
@@ -102,6 +103,7 @@ class Repo:
         self.db = path / f"{name}.db.tar.gz"
         self._stamp = int(time.time())
         self.file_url = f"file://{path}"
+        self.requests: list[str] = []  # the paths asked of its HTTP server (repo_url), in order
 
     def add(self, name: str, version: str, files: dict[str, str | bytes] | None = None, **kwargs) -> None:
         """Build ``name-version`` (``files`` default to ``usr/share/<name>/version``) into the repository,
@@ -132,13 +134,20 @@ def mirror(tmp_path: Path) -> Callable[[str], Repo]:
 
 @pytest.fixture
 def repo_url(repo: Repo) -> Iterator[str]:
-    """The repository over HTTP on 127.0.0.1, for a pacman that runs in a chroot."""
+    """The repository over HTTP on 127.0.0.1, for a pacman that runs in a chroot. It is served at
+    ``/snapshot-N/`` too, so that a snapshot's pacman can say who asks: see ``repo.requests``."""
 
-    class Quiet(http.server.SimpleHTTPRequestHandler):
+    class Recording(http.server.SimpleHTTPRequestHandler):
+        def translate_path(self, path: str) -> str:
+            repo.requests.append(path)
+            return super().translate_path(re.sub(r"^/snapshot-\d+/", "/", path))
+
         def log_message(self, *args) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=repo.path))
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Recording, directory=repo.path)
+    )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
