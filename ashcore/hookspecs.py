@@ -57,7 +57,8 @@ def ash_install(chroot: Chroot, packages: Sequence[str]) -> None:
 def ash_remove(chroot: Chroot, packages: Sequence[str]) -> None:
     """Remove ``packages`` (and what only they needed) from the snapshot behind ``chroot``.
 
-    Fires inside a transaction (``ash remove``, ``ash tree-rmpkg``). Raise to abort.
+    Fires inside a transaction (``ash remove``, ``ash tree-rmpkg``), with only the names that
+    ``ash_list_packages`` reports installed in that snapshot (never none). Raise to abort.
     """
 
 

@@ -82,7 +82,7 @@ class NothingToDo(AshError):
 def remove(system: System, tree: Tree, sid: int, packages: Sequence[str]) -> None:
     """Remove from snapshot ``sid`` those of ``packages`` it has (none: :class:`NothingToDo`)."""
     have = {p.name for p in installed(system, tree, sid)}
-    present = [name for name in packages if name.split(":")[0] in have]  # apt's name:arch
+    present = [name for name in packages if name in have or name.split(":")[0] in have]  # apt's name:arch
     if not present:
         raise NothingToDo(
             f"snapshot {sid} has none of {', '.join(packages)} installed", hint=f"see 'ash list {sid}'"

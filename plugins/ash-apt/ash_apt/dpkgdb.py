@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ashcore.errors import AshError
+from ashcore.files import in_root
 from ashcore.models import Package
 
 STATUS = "var/lib/dpkg/status"
@@ -33,11 +34,11 @@ def _name(fields: dict[str, str], native: str | None) -> str:
 def installed(root: Path) -> list[Package]:
     """The packages installed in ``root``; ``explicit`` is False for those apt marked auto-installed."""
     try:
-        status = (root / STATUS).read_text(encoding="utf-8", errors="replace")
+        status = in_root(root, STATUS).read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:
         raise AshError(f"{root} has no dpkg database ({STATUS} is missing)") from None
     try:
-        states = (root / EXTENDED_STATES).read_text(encoding="utf-8", errors="replace")
+        states = in_root(root, EXTENDED_STATES).read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:
         states = ""  # nothing was ever installed by apt as a dependency (a fresh debootstrap)
     # A package is installed when its status word is "installed", whatever is wanted of it (hold, deinstall).

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from ashcore import hookimpl
 from ashcore.errors import AshError, CommandFailed, UsageError
+from ashcore.files import in_root
 from ashcore.models import BootstrapOptions, Package, PackageManagerInfo
 
 from . import dpkgdb
@@ -132,7 +133,7 @@ def ash_chroot_enter(chroot: Chroot) -> None:
     unless the snapshot has its own policy; the file never reaches the committed snapshot."""
     if chroot.package_manager != NAME:
         return
-    policy = chroot.root / POLICY_RC_D
+    policy = in_root(chroot.root, POLICY_RC_D)
     try:  # O_EXCL: never replace (or follow) anything the snapshot already has there
         fd = os.open(policy, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o755)
     except (FileExistsError, FileNotFoundError):
@@ -173,7 +174,7 @@ def _install(chroot: Chroot, names: list[str], *options: str) -> None:
 
 def _has_indexes(root: Path) -> bool:
     try:
-        return any("_Packages" in entry.name for entry in os.scandir(root / "var/lib/apt/lists"))
+        return any("_Packages" in entry.name for entry in os.scandir(in_root(root, "var/lib/apt/lists")))
     except FileNotFoundError:
         return False
 

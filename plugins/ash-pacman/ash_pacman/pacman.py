@@ -23,9 +23,10 @@ from typing import TYPE_CHECKING
 from ashcore import osrelease
 from ashcore.chroot import Chroot
 from ashcore.errors import AshError, CommandFailed
+from ashcore.files import in_root
 from ashcore.run import run
 
-from .rootfs import CONFIG, db_path, in_root, installed, options, rerooted
+from .rootfs import CONFIG, db_path, installed, options, rerooted
 
 if TYPE_CHECKING:
     from ashcore.models import BootstrapOptions
@@ -93,15 +94,15 @@ def _kept_stdout() -> Iterator[list[str]]:
 def _run(chroot: Chroot, args: Sequence[str]) -> subprocess.CompletedProcess[str]:
     """pacman in the chroot if the snapshot has it, else the host's pacman with its configuration."""
     root = chroot.root
-    if (root / PACMAN).exists():
+    if in_root(root, PACMAN).exists():
         return chroot.run(["pacman", "--noconfirm", *args], check=False)
-    if not (root / CONFIG).exists():
+    if not in_root(root, CONFIG).exists():
         raise AshError(
             f"snapshot {chroot.snapshot} has neither pacman nor /{CONFIG}", hint="is it an Arch Linux root?"
         )
     with tempfile.TemporaryDirectory(prefix="ash-pacman-") as tmp:
         config = Path(tmp, "pacman.conf")
-        config.write_text(rerooted(root / CONFIG, root), encoding="utf-8")
+        config.write_text(rerooted(in_root(root, CONFIG), root), encoding="utf-8")
         keyring = in_root(root, options(config)["GPGDir"])
         return host_pacman(root, config, args, cache=shared_cache(chroot), keyring=keyring)
 
@@ -161,7 +162,7 @@ def check_scriptlets(root: Path, stderr: str) -> None:
     """Raise if pacman reported a scriptlet or hook that failed or could not start (it exits 0 then)."""
     if SCRIPTLET_FAILED not in stderr:
         return
-    if not (root / "bin/sh").exists():
+    if not in_root(root, "bin/sh").exists():
         raise AshError(
             "pacman could not run a package's install scriptlet: the root has no /bin/sh",
             hint="install a shell first (bash, or busybox linked as /bin/sh); nothing was kept",
@@ -176,7 +177,7 @@ def shared_cache(chroot: Chroot) -> Path:
     """The host directory that serves as the snapshot's package cache: ``<sysroot>/<CacheDir>``, shared
     by every snapshot so that nothing is downloaded twice and no snapshot keeps package files. A root
     outside a store keeps its own cache."""
-    cache = options(chroot.root / CONFIG)["CacheDir"]
+    cache = options(in_root(chroot.root, CONFIG))["CacheDir"]
     return chroot.sysroot / cache.lstrip("/") if chroot.sysroot else in_root(chroot.root, cache)
 
 
@@ -227,10 +228,10 @@ def fix_keyring(chroot: Chroot) -> None:
     """Throw the snapshot's pacman keyring away and build it anew, then update its keyring packages
     (``*-keyring``) and fill it from them (for "invalid or corrupted package (PGP signature)" and
     unknown-key errors)."""
-    if not (chroot.root / PACMAN_KEY).exists():
+    if not in_root(chroot.root, PACMAN_KEY).exists():
         raise AshError(f"snapshot {chroot.snapshot} has no pacman-key, so no keyring to repair")
     # Deleted from inside the chroot, where no symbolic link in the snapshot can lead out of it.
-    chroot.run(["rm", "-rf", "--", options(chroot.root / CONFIG)["GPGDir"]])
+    chroot.run(["rm", "-rf", "--", options(in_root(chroot.root, CONFIG))["GPGDir"]])
     init_keyring(chroot)  # from the keyrings installed: it checks the signatures of the new ones
     keyrings = [p.name for p in installed(chroot.root) if p.name.endswith("-keyring")]
     if keyrings:

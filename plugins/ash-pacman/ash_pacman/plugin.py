@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from ashcore import hookimpl
 from ashcore.chroot import Bind
 from ashcore.errors import AshError
+from ashcore.files import in_root
 from ashcore.models import BootstrapOptions, CommandSpec, Package, PackageManagerInfo
 
 from . import pacman, rootfs
@@ -89,7 +90,7 @@ def ash_chroot_enter(chroot: Chroot) -> None:
         return
     cache = pacman.shared_cache(chroot)
     cache.mkdir(parents=True, exist_ok=True)
-    chroot.binds.append(Bind(cache, rootfs.options(chroot.root / rootfs.CONFIG)["CacheDir"], readonly=False))
+    chroot.binds.append(Bind(cache, rootfs.options(in_root(chroot.root, rootfs.CONFIG))["CacheDir"], readonly=False))
 
 
 @hookimpl

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ashcore.errors import AshError
+from ashcore.files import in_root
 from ashcore.models import Package
 
 CONFIG = "etc/pacman.conf"
@@ -37,19 +38,9 @@ def options(config: Path) -> dict[str, str]:
     return {**DEFAULTS, **given}
 
 
-def in_root(root: Path, path: str) -> Path:
-    """``path`` (absolute, as the snapshot sees it) on the host; refused if it leads out of ``root``."""
-    host = root / path.lstrip("/")
-    if not host.resolve().is_relative_to(root.resolve()):
-        raise AshError(
-            f"{path} leads out of the snapshot at {root}", hint=f"check the paths in its /{CONFIG}"
-        )
-    return host
-
-
 def db_path(root: Path) -> Path:
     """The package database of ``root``: where its pacman.conf says (default /var/lib/pacman)."""
-    return in_root(root, options(root / CONFIG)["DBPath"])
+    return in_root(root, options(in_root(root, CONFIG))["DBPath"])
 
 
 def has_sync_databases(root: Path) -> bool:
