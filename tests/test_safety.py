@@ -102,9 +102,8 @@ def test_sigkill_while_toggling_mutability(store):
     assert not btrfs.is_readonly(store.snapshot(1))
 
 
-def test_kill_9_during_a_running_command_leaves_nothing_behind(store):
-    store("clone", "0")
-    before = digest(store.snapshot(1))
+def start_a_long_command(store) -> tuple[subprocess.Popen, os.stat_result]:
+    """``ash run 1`` of a command that sleeps, once it runs; and the root of its working copy."""
     proc = store.popen("run", "1", "sh", "-c", "touch /started; sleep 600", stdout=subprocess.DEVNULL)
     work = store.store / "rootfs/.work-1"
     deadline = time.monotonic() + 30
@@ -113,6 +112,13 @@ def test_kill_9_during_a_running_command_leaves_nothing_behind(store):
         time.sleep(0.05)
     work_root = os.stat(work)
     assert processes_inside(work_root), "expected the command to run chrooted in the working copy"
+    return proc, work_root
+
+
+def test_kill_9_during_a_running_command_leaves_nothing_behind(store):
+    store("clone", "0")
+    before = digest(store.snapshot(1))
+    proc, work_root = start_a_long_command(store)
     proc.kill()
     proc.wait()
     deadline = time.monotonic() + 10
@@ -130,13 +136,7 @@ def test_kill_9_during_a_running_command_leaves_nothing_behind(store):
 def test_sigterm_unwinds_like_ctrl_c(store, sig):
     store("clone", "0")
     before = digest(store.snapshot(1))
-    proc = store.popen("run", "1", "sh", "-c", "touch /started; sleep 600", stdout=subprocess.DEVNULL)
-    work = store.store / "rootfs/.work-1"
-    deadline = time.monotonic() + 30
-    while not (work / "started").exists():
-        assert time.monotonic() < deadline, "the command never started"
-        time.sleep(0.05)
-    work_root = os.stat(work)
+    proc, work_root = start_a_long_command(store)
     proc.send_signal(sig)
     assert proc.wait(timeout=30) == 128 + sig
     assert not processes_inside(work_root)
