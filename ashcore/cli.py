@@ -398,6 +398,11 @@ def tree_run_cmd(tree_: Tree_, argv: Command) -> None:
 
 
 def _package_change(snapshot: str, hook: str, what: str, allow_base: bool = False, **kwargs) -> None:
+    _change(snapshot, what, lambda p, system, tree, sid: p.change(system, tree, sid, hook, **kwargs), allow_base)
+
+
+def _change(snapshot: str, what: str, work: Callable, allow_base: bool = False, done: str = "updated") -> None:
+    """Apply ``work(packages, system, tree, sid)`` to one snapshot (never the base, unless allowed)."""
     from . import packages
 
     s = state()
@@ -405,8 +410,8 @@ def _package_change(snapshot: str, hook: str, what: str, allow_base: bool = Fals
         sid = s.store.require(tree, snapshot).id
         if not allow_base:
             packages.refuse_base(sid, what)
-        packages.change(s.system, tree, sid, hook, **kwargs)
-    print(f"{what}: snapshot {sid} updated")
+        work(packages, s.system, tree, sid)
+    print(f"{what}: snapshot {sid} {done}")
 
 
 PACKAGE_ARGS = {"ignore_unknown_options": True}
@@ -424,13 +429,9 @@ def install_cmd(
     names = packages.check_names(names)
     if not live:
         _package_change(snapshot, "ash_install", "install", packages=names)
-        return
-    s = state()
-    with s.system.changing() as tree:
-        sid = s.store.require(tree, snapshot).id
-        packages.refuse_base(sid, "install into")
-        packages.install_live(s.system, tree, sid, names)
-    print(f"install: snapshot {sid} updated, and the running system too")
+    else:
+        _change(snapshot, "install", lambda p, system, tree, sid: p.install_live(system, tree, sid, names),
+                done="updated, and the running system too")  # fmt: skip
 
 
 @command("remove", "uninstall", "rmpkg", context_settings=PACKAGE_ARGS)
@@ -439,12 +440,7 @@ def remove_cmd(snapshot: Snap, names: Packages) -> None:
     from . import packages
 
     names = packages.check_names(names)
-    s = state()
-    with s.system.changing() as tree:
-        sid = s.store.require(tree, snapshot).id
-        packages.refuse_base(sid, "remove from")
-        packages.remove(s.system, tree, sid, names)
-    print(f"remove: snapshot {sid} updated")
+    _change(snapshot, "remove", lambda p, system, tree, sid: p.remove(system, tree, sid, names))
 
 
 @command("upgrade", "up")
