@@ -142,6 +142,8 @@ class TreeReport:
             traceback.print_exception(error)
         message = error_message(error)
         print(f"ash: error: snapshot {sid}: {message}", file=sys.stderr)
+        if isinstance(error, AshError) and error.hint:
+            print(f"hint: {error.hint}", file=sys.stderr)
         self.failed[sid] = message
 
     def check(self, what: str) -> None:
