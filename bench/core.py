@@ -90,7 +90,7 @@ def main() -> None:
         subprocess.run(["mkfs.btrfs", "-q", image], check=True, capture_output=True)
         subprocess.run(["mount", "-o", "loop", image, mnt], check=True)
         stack.callback(subprocess.run, ["umount", mnt], check=True)
-        ash = [ash_bin, "--sysroot", str(mnt)]
+        ash, python = [ash_bin, "--sysroot", str(mnt)], str(tmp / "venv/bin/python")
         subprocess.run([*ash, "init", "--from", busybox_root(tmp)], check=True, stdout=subprocess.DEVNULL)
         store = Store(mnt)
         populate(store, SNAPSHOTS)
@@ -108,6 +108,9 @@ def main() -> None:
             "plugins_installed": [p["name"] for p in plugins],
             "note": "ash tree needs no plugin and imports none; ash --help and ash plugins import every one",
             "python": sys.version.split()[0],
+            # the floor under every ash command on this machine: the interpreter, then the libraries
+            "python -c pass (interpreter start)": timed([python, "-c", "pass"], 15),
+            "python -c 'import typer, attrs'": timed([python, "-c", "import typer, attrs"], 15),
             "ash --help": timed([*ash, "--help"], 15),
             "ash tree": timed([*ash, "tree"], 15),
             "ash tree --json": timed([*ash, "tree", "--json"], 15),
