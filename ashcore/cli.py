@@ -621,20 +621,11 @@ def main() -> None:
     stopped_by = _stop_like_ctrl_c(signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
     try:
         app()
-    except AshError as error:
-        print(f"ash: error: {error.message}", file=sys.stderr)
-        if error.hint:
-            print(f"hint: {error.hint}", file=sys.stderr)
-        sys.exit(error.exit_code)
-    except OSError as error:  # a file that could not be read or written; other exceptions are bugs
-        from .run import debug_enabled, error_message
+    except (AshError, OSError) as error:  # an OSError: a file that could not be read or written
+        from .run import say_error
 
-        if debug_enabled():
-            import traceback
-
-            traceback.print_exc()
-        print(f"ash: error: {error_message(error)}", file=sys.stderr)
-        sys.exit(1)
+        say_error(error)
+        sys.exit(error.exit_code if isinstance(error, AshError) else 1)
     except (KeyboardInterrupt, SystemExit) as stop:  # typer turns KeyboardInterrupt into exit 130
         if isinstance(stop, SystemExit) and not (stopped_by and stop.code == 130):
             raise

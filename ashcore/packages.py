@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import re
 import sys
-import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import attrs
 
 from .errors import AshError, UsageError
 from .models import Package
-from .run import debug_enabled, error_message
+from .run import say_error
 from .system import System
 from .tree import BASE, Tree
 
@@ -138,13 +137,7 @@ class TreeReport:
     def fail(self, sid: int, error: Exception) -> None:
         """Record why snapshot ``sid`` failed, and say it at once (with --debug, where it came from
         too, unless it is an :class:`AshError`)."""
-        if debug_enabled() and not isinstance(error, AshError):
-            traceback.print_exception(error)
-        message = error_message(error)
-        print(f"ash: error: snapshot {sid}: {message}", file=sys.stderr)
-        if isinstance(error, AshError) and error.hint:
-            print(f"hint: {error.hint}", file=sys.stderr)
-        self.failed[sid] = message
+        self.failed[sid] = say_error(error, f"snapshot {sid}: ")
 
     def check(self, what: str) -> None:
         if self.failed:
@@ -182,13 +175,15 @@ def sync(system: System, tree: Tree, root: int, *, upgrade: bool) -> TreeReport:
         return missing_from(installed(system, tree, parent), installed_at(system, tree, child_root))
 
     def step(sid: int) -> None:
-        if not upgrade and not missing(system.store.snapshot_path(sid), sid):
+        packages = None if upgrade else missing(system.store.snapshot_path(sid), sid)
+        if packages == []:
             raise NothingToDo("it has its parent's packages" if sid != root else "the root of the tree: nothing to sync it from")
         with system.transaction(tree, sid, package_manager=True) as chroot:
             call = functools.partial(system.plugins.call_package_manager, chroot.package_manager, chroot=chroot)
             if upgrade:
                 call("ash_upgrade")
-            if packages := missing(chroot.root, sid):
+                packages = missing(chroot.root, sid)  # what the upgraded copy lacks
+            if packages:
                 call("ash_sync", parent=system.store.snapshot_path(tree[sid].parent), packages=packages)
 
     return for_each(tree, root, step)

@@ -42,6 +42,20 @@ def error_message(error: BaseException) -> str:
     return " ".join(f"{type(error).__name__}: {error}".split())
 
 
+def say_error(error: BaseException, where: str = "") -> str:
+    """Print ``error`` as ash reports every error: one line and its hint (and, with ``--debug``, the
+    traceback of anything but an :class:`AshError`). Returns the line's message."""
+    if debug_enabled() and not isinstance(error, AshError):
+        import traceback
+
+        traceback.print_exception(error)
+    message = error_message(error)
+    print(f"ash: error: {where}{message}", file=sys.stderr)
+    if isinstance(error, AshError) and error.hint:
+        print(f"hint: {error.hint}", file=sys.stderr)
+    return message
+
+
 def log_command(argv: Sequence[str]) -> None:
     if debug_enabled():
         print(f"+ {shlex.join(argv)}", file=sys.stderr, flush=True)
