@@ -235,8 +235,8 @@ def env_with(site: Path, **extra: str) -> dict:
 #: core around the package hooks; install it with ``make_plugin(..., TPM)`` and ``pip_install``.
 TPM = """\
     import json
-    from ashcore import hookimpl
-    from ashcore.models import Package, PackageManagerInfo
+    from ashcore.api import hookimpl
+    from ashcore.api import Package, PackageManagerInfo
 
     DB = "/var/lib/tpm"
 

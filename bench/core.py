@@ -26,9 +26,9 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-from ashcore import btrfs
-from ashcore.store import Store
-from ashcore.tree import Snapshot
+from ashcore.fs import btrfs
+from ashcore.store.store import Store
+from ashcore.store.tree import Snapshot
 
 REPO = Path(__file__).resolve().parents[1]
 SNAPSHOTS = 1000

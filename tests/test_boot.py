@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from ashcore import installer, qemu
+from ashcore import qemu
+from ashcore.install import installer
 from ashcore.testing import ASH, Ash, require, require_root_tools
 
 pytestmark = [pytest.mark.slow, pytest.mark.root]
@@ -37,7 +38,8 @@ def debian_base() -> Path:
     """A bootable Debian root as a tarball, cached between runs (keyed by release and packages)."""
     require_root_tools("debootstrap", "zstd", "qemu-system-x86_64", "sfdisk", "partx", "mkfs.vfat", "mcopy")
     require(Path(qemu.OVMF_CODE).exists(), "needs ovmf")
-    packages = installer.BOOT_PACKAGES["debian"]
+    from ash_apt.plugin import BOOT_PACKAGES as packages  # what bootable=True adds
+
     key = hashlib.sha256(" ".join([RELEASE, *packages]).encode()).hexdigest()[:12]
     tarball = CACHE / f"debian-{RELEASE}-{key}.tar.zst"
     CACHE.mkdir(parents=True, exist_ok=True)
@@ -49,14 +51,15 @@ def debian_base() -> Path:
 
 
 def _bootstrap(tarball: Path, packages: tuple[str, ...]) -> None:
-    from ashcore.models import BootstrapOptions
-    from ashcore.plugins import Plugins
+    from ashcore.api import BootstrapOptions
+    from ashcore.hooks.manager import Plugins
 
-    options = BootstrapOptions(distro="debian", release=RELEASE, variant="minbase", packages=packages, cache_dir=CACHE / "debs")
+    del packages  # the plugin adds them itself (they make the cache key)
+    options = BootstrapOptions(distro="debian", release=RELEASE, variant="minbase", bootable=True, cache_dir=CACHE / "debs")
     with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
         root, partial = Path(tmp, "root"), Path(tmp, "base.tar.zst")
         root.mkdir()
-        Plugins.load().call_package_manager("apt", "ash_bootstrap", target=root, options=options)
+        Plugins.load().bootstrap("apt", root, options)
         subprocess.run(["tar", "--zstd", "--create", "--numeric-owner", "--xattrs", "--xattrs-include=*", "--acls",
                         "--file", partial, "--directory", root, "."], check=True)  # fmt: skip
         partial.rename(tarball)
@@ -167,7 +170,7 @@ def test_hook_ash_bootloader_install(images):
 
 def test_self_update(images):
     """ash on an installed system is replaced by the ash that runs the command, and runs there."""
-    from ashcore import deploy
+    from ashcore.boot import deploy
 
     with installer.open_system(images["bios"]) as view:
         ash = Ash(view)
@@ -176,14 +179,14 @@ def test_self_update(images):
         assert ash("self-update", sid).stdout == f"self-update: snapshot {sid} has ash 0.1.0\n"
         site = ash.snapshot(int(sid)) / "usr/lib/ash/site"
         assert not (site / "stale.py").exists()
-        assert (site / "ashcore/deploy.py").read_bytes() == Path(deploy.__file__).read_bytes()
+        assert (site / "ashcore/boot/deploy.py").read_bytes() == Path(deploy.__file__).read_bytes()
         assert "ash 0.1.0" in ash("run", sid, "ash", "--version").stdout
         assert ash("self-update", "0", check=False).returncode == 2
 
 
 def test_install_onto_a_partition_leaves_the_rest_of_the_disk(debian_base, overlay, tmp_path):
     """``ash setup PARTITION DISK``: the other partition and the partition table stay as they were."""
-    from ashcore.disks import Guard
+    from ashcore.install.disks import Guard
 
     image = tmp_path / "disk.img"
     with open(image, "wb") as f:

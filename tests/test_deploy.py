@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from ashcore import btrfs
-from ashcore.files import in_root
+from ashcore.fs import btrfs
+from ashcore.fs.files import in_root
 from ashcore.testing import TPM, Ash, digest, env_with, make_plugin, pip_install
 
 KERNEL = "6.1.0-9-amd64"
@@ -77,7 +77,7 @@ def grub_default(ash: Ash) -> tuple[int, str]:
 
 
 def fs_uuid(ash: Ash) -> str:
-    from ashcore.btrfs import fs_uuid as uuid_of
+    from ashcore.fs.btrfs import fs_uuid as uuid_of
 
     return uuid_of(ash.store)
 
@@ -241,7 +241,7 @@ def test_deploy_needs_exactly_one_bootloader(system, tmp_path, plugin_site):
 # A bootloader plugin that records what it is told (in the store), standing in for a second bootloader.
 BOOTLOADER_PLUGIN = """\
     import json
-    from ashcore import hookimpl
+    from ashcore.api import hookimpl
 
     def _record(context, name, **extra):
         out = context.store / f"{name}.json"

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.root
 DM_CRYPT_STANDIN = """\
     import json, os, subprocess
     from pathlib import Path
-    from ashcore import hookimpl
+    from ashcore.api import hookimpl
 
     @hookimpl
     def ash_encrypt(device, passphrase, name):

@@ -11,8 +11,8 @@ pytestmark = pytest.mark.root
 
 #: A plugin command that fails to write a file, as a bug-free command may (a full or missing disk).
 WRITER = """\
-    from ashcore import hookimpl
-    from ashcore.models import CommandSpec
+    from ashcore.api import hookimpl
+    from ashcore.api import CommandSpec
 
     @hookimpl
     def ash_commands():
@@ -30,7 +30,7 @@ WRITER_CLI = """\
 #: Fails on entering some snapshots in all the ways a plugin can: a file error, a bug, Ctrl-C.
 FAILING = """\
     import os
-    from ashcore import hookimpl
+    from ashcore.api import hookimpl
 
     @hookimpl
     def ash_chroot_enter(chroot):

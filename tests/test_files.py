@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from ashcore.files import in_root
+from ashcore.fs.files import in_root
 
 
 def test_in_root_keeps_links_inside_the_root(tmp_path):

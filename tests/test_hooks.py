@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from ashcore import btrfs, hookspecs
+from ashcore.fs import btrfs
+from ashcore.hooks import specs as hookspecs
 from ashcore.testing import TPM, Ash, digest, env_with, make_plugin, pip_install
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ashcore.disks import BlockDevice, Guard
+from ashcore.install.disks import BlockDevice, Guard
 from ashcore.testing import ASH, require_root_tools
 
 pytestmark = pytest.mark.root

@@ -11,8 +11,8 @@ import pytest
 from ashcore.testing import env_with, make_plugin, pip_install
 
 HELLO = """\
-    from ashcore import hookimpl
-    from ashcore.models import CommandSpec
+    from ashcore.api import hookimpl
+    from ashcore.api import CommandSpec
 
     @hookimpl
     def ash_commands():
@@ -58,8 +58,8 @@ def test_third_party_plugin_is_found_called_and_listed(store, tmp_path, plugin_s
     [
         ("import no_such_module_anywhere\n", "failed to load (ModuleNotFoundError"),
         ("raise RuntimeError('boom at import')\n", "failed to load (RuntimeError: boom at import)"),
-        ("from ashcore import hookimpl\n@hookimpl\ndef ash_instal(chroot, packages):\n    pass\n", "unknown hook 'ash_instal'"),
-        ("from ashcore import hookimpl\n@hookimpl\ndef ash_install(chroot, packages, dry_run):\n    pass\n", "dry_run"),
+        ("from ashcore.api import hookimpl\n@hookimpl\ndef ash_instal(chroot, packages):\n    pass\n", "unknown hook 'ash_instal'"),
+        ("from ashcore.api import hookimpl\n@hookimpl\ndef ash_install(chroot, packages, dry_run):\n    pass\n", "dry_run"),
     ],
     ids=["missing-import", "raises", "unknown-hook", "bad-signature"],
 )
@@ -95,8 +95,8 @@ def test_plugin_command_cannot_shadow_builtin(store, tmp_path, plugin_site):
 
 
 CLAIMS = """\
-    from ashcore import hookimpl
-    from ashcore.models import PackageManagerInfo
+    from ashcore.api import hookimpl
+    from ashcore.api import PackageManagerInfo
 
     @hookimpl
     def ash_package_manager():

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ashcore import btrfs
+from ashcore.fs import btrfs
 from ashcore.testing import digest, mounts_under
 
 

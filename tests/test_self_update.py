@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from ashcore.installer import LAUNCHER
+from ashcore.install.selfcopy import LAUNCHER
 from ashcore.testing import digest, require
 
 pytestmark = pytest.mark.root
@@ -108,7 +108,7 @@ def test_self_update_copies_the_installed_ash_without_an_index(ash, python_root,
     assert ash("run", sid, "ash", "--version").stdout == "ash 0.1.0\n"
     # that copy, run by the host's system python3 as an installed system runs it, updates a snapshot too
     again = ash("clone", "0").stdout.strip()
-    launcher = f"import sys; sys.path.insert(0, {os.fspath(site)!r}); from ashcore.cli import main; main()"
+    launcher = f"import sys; sys.path.insert(0, {os.fspath(site)!r}); from ashcore.cli.main import main; main()"
     argv = [PYTHON, "-I", "-B", "-c", launcher, "--sysroot", ash.sysroot, "self-update", again]
     out = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=tmp_path, stdin=subprocess.DEVNULL)
     assert out.returncode == 0, out
@@ -123,7 +123,7 @@ def test_self_update_from_a_checkout(ash, python_root):
     site = ash.snapshot(int(sid)) / "usr/lib/ash/site"
     assert files(site / "ashcore") == files(REPO / "ashcore")
     info = site / "ashcore-0.1.0.dist-info"
-    assert "ashcore/cli.py,," in (info / "RECORD").read_text().splitlines()  # what the next self-update copies
+    assert "ashcore/cli/main.py,," in (info / "RECORD").read_text().splitlines()  # what the next self-update copies
     assert not (info / "direct_url.json").exists() and not list(site.glob("__editable__*"))
     assert ash("run", sid, "ash", "--version").stdout == "ash 0.1.0\n"
 
@@ -144,7 +144,7 @@ def test_self_update_writes_through_links_only_inside_the_snapshot(ash, python_r
     assert digest(tmp_path) == before
     snapshot = ash.snapshot(int(sid))
     assert (snapshot / "usr/lib/ash").is_symlink() and (snapshot / "usr/bin/ash").is_symlink()
-    assert (snapshot / host_dir.relative_to("/") / "site/ashcore/cli.py").is_file()
+    assert (snapshot / host_dir.relative_to("/") / "site/ashcore/cli/main.py").is_file()
     assert not (snapshot / host_dir.relative_to("/") / "site/mine.py").exists()
     assert (snapshot / host_file.relative_to("/")).read_text() == LAUNCHER
 

@@ -26,7 +26,7 @@ def test_os_release_through_an_absolute_link_is_the_snapshots_own(ash, busybox_r
 def test_copy_into_replaces_links_in_the_destination_never_writes_through(tmp_path):
     """An overlay copied into a snapshot (``replace``) replaces a link there, whatever it leads to;
     without ``replace`` the link is kept; either way the file it leads to is untouched."""
-    from ashcore.deploy import copy_into
+    from ashcore.fs.files import copy_into
 
     outside = tmp_path / "outside"
     (outside / "etc").mkdir(parents=True)

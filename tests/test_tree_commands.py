@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from ashcore import btrfs
+from ashcore.fs import btrfs
 
 
 def test_init_creates_readonly_base(store):

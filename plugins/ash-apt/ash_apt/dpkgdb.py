@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from ashcore.errors import AshError
-from ashcore.files import in_root
-from ashcore.models import Package
+from ashcore.api import AshError, Package, in_root
 
 STATUS = "var/lib/dpkg/status"
 EXTENDED_STATES = "var/lib/apt/extended_states"

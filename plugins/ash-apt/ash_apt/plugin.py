@@ -2,27 +2,36 @@
 
 Every hook gets a transaction's working copy from the core; this module only says which apt
 commands to run there and turns their failures into one line that says why. It stays import-light
-(the CLI loads it on every start): the standard library and ashcore's small modules only.
+(the CLI loads it on every start): the standard library and ashcore.api only.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 from collections.abc import Collection, Sequence
 from itertools import pairwise, takewhile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ashcore import hookimpl
-from ashcore.errors import AshError, CommandFailed, UsageError
-from ashcore.files import in_root
-from ashcore.models import BootstrapOptions, Package, PackageManagerInfo
+from ashcore.api import (
+    AshError,
+    BootstrapOptions,
+    CommandFailed,
+    Package,
+    PackageManagerInfo,
+    UsageError,
+    hookimpl,
+    in_root,
+    run,
+)
 
 from . import dpkgdb
 
 if TYPE_CHECKING:
-    from ashcore.chroot import Chroot
+    from ashcore.api import Chroot
+
 
 NAME = "apt"
 #: Suite and mirror ``ash init --bootstrap DISTRO`` uses unless told otherwise.
@@ -30,6 +39,9 @@ BOOTSTRAP_DEFAULTS = {
     "debian": ("bookworm", "http://deb.debian.org/debian"),
     "ubuntu": ("jammy", "http://archive.ubuntu.com/ubuntu"),
 }
+#: What a base needs to boot from btrfs with GRUB (BIOS and UEFI) and to run ash (``bootable``).
+BOOT_PACKAGES = ("linux-image-amd64", "systemd-sysv", "udev", "initramfs-tools", "kmod", "btrfs-progs", "python3",
+                 "grub2-common", "grub-pc-bin", "grub-efi-amd64-bin")  # fmt: skip
 #: Nobody is there to answer a question, read a changelog or see a service restart.
 ENV = {
     "DEBIAN_FRONTEND": "noninteractive",
@@ -67,8 +79,6 @@ def ash_package_manager() -> PackageManagerInfo:
 @hookimpl
 def ash_bootstrap(target: Path, options: BootstrapOptions) -> None:
     """debootstrap a base into ``target``, then drop the downloaded archives (the cache dir keeps them)."""
-    from ashcore.run import run
-
     if options.distro not in BOOTSTRAP_DEFAULTS:
         raise AshError(f"the apt plugin bootstraps only {' and '.join(BOOTSTRAP_DEFAULTS)}, not {options.distro!r}")
     release, mirror = BOOTSTRAP_DEFAULTS[options.distro]
@@ -77,11 +87,14 @@ def ash_bootstrap(target: Path, options: BootstrapOptions) -> None:
     argv = ["debootstrap"]
     if options.variant:
         argv.append(f"--variant={_check(options.variant, _WORD, 'variant')}")
-    if options.packages:
-        argv.append("--include=" + ",".join(_check(p, _PLAIN_PACKAGE, "package name") for p in options.packages))
+    packages = (*(BOOT_PACKAGES if options.bootable else ()), *options.packages)
+    if packages:
+        argv.append("--include=" + ",".join(_check(p, _PLAIN_PACKAGE, "package name") for p in packages))
     if options.cache_dir:
         options.cache_dir.mkdir(parents=True, exist_ok=True)
         argv.append(f"--cache-dir={options.cache_dir.resolve()}")
+    if shutil.which("debootstrap") is None:
+        raise AshError("'debootstrap' not found", hint="install debootstrap on this machine")
     run([*argv, release, target, mirror])
     for deb in (target / "var/cache/apt/archives").glob("*.deb"):
         deb.unlink()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from ashcore import btrfs
+from ashcore.fs import btrfs
 from ashcore.testing import Ash, require_root_tools
 
 CACHE = Path(os.environ.get("ASH_TEST_CACHE", "/var/cache/ash-tests")).resolve()

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from ash_apt import dpkgdb, plugin
 
-from ashcore import btrfs
-from ashcore.chroot import Chroot
+from ashcore.api import Package
 from ashcore.errors import UsageError
-from ashcore.models import Package
+from ashcore.fs import btrfs
+from ashcore.sandbox.chroot import Chroot
 from ashcore.testing import require_root_tools
 
 

@@ -4,7 +4,7 @@ The menu: the default deployment first (GRUB's default entry), then the deployme
 ("last booted deployment"), then a submenu with every snapshot of the tree, booted read-only from its
 own subvolume. Each entry loads the newest kernel and initramfs found inside what it boots, by their
 paths from the top of the btrfs filesystem (GRUB reads btrfs from ``subvolid=5``). Files in a root are
-found as the root sees them (:func:`~ashcore.files.in_root`): a link there, absolute or not, leads
+found as the root sees them (:func:`~ashcore.api.in_root`): a link there, absolute or not, leads
 within that root and never to the host's files, and GRUB is given the path the link leads to.
 
 Settings come from ``/etc/default/grub`` (and ``/etc/default/grub.d/*.cfg``) of the deployed
@@ -20,9 +20,7 @@ import shlex
 from collections.abc import Sequence
 from pathlib import Path
 
-from ashcore import osrelease
-from ashcore.files import in_root
-from ashcore.models import BootTarget, DeployContext
+from ashcore.api import BootTarget, DeployContext, in_root, read_os_release
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _VAR = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
@@ -134,7 +132,7 @@ def render(ctx: DeployContext, settings: dict[str, str], extra: Sequence[str] = 
     """The whole ``grub.cfg`` for ``ctx`` with the deployed snapshot's ``settings``; ``extra`` lines
     (other systems' entries) go last."""
     assert ctx.default is not None
-    release = osrelease.read(ctx.default.root)
+    release = read_os_release(ctx.default.root)
     name = release.get("PRETTY_NAME") or release.get("NAME") or "Linux"
     lines = [
         "# Written by ash (ash-grub) from the snapshot tree at every deploy and rollback: do not edit.",

@@ -18,17 +18,13 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from ashcore.chroot import Bind, Chroot
-from ashcore.errors import AshError
-from ashcore.files import in_root
-from ashcore.models import DeployContext
-from ashcore.run import run
+from ashcore.api import AshError, Bind, Chroot, DeployContext, Firmware, in_root, run
 
 EFI_MODULES = (
     "part_gpt part_msdos btrfs fat search search_fs_uuid normal configfile linux echo test "
     "serial terminal efi_gop all_video gzio"
 ).split()
-PLATFORMS = {"bios": "i386-pc", "uefi": "x86_64-efi"}
+PLATFORMS = {Firmware.BIOS: "i386-pc", Firmware.UEFI: "x86_64-efi"}
 
 
 def grub_dir(ctx: DeployContext) -> Path:
@@ -41,14 +37,14 @@ def install(ctx: DeployContext, disk: Path, firmware: str, esp: Path | None) -> 
         raise AshError(f"ash-grub installs GRUB for {' or '.join(PLATFORMS)}, not {firmware!r}")
     modules = f"usr/lib/grub/{platform}"
     if not in_root(ctx.deployment, modules).is_dir():
-        package = {"bios": "grub-pc-bin", "uefi": "grub-efi-amd64-bin"}[firmware]
+        package = {Firmware.BIOS: "grub-pc-bin", Firmware.UEFI: "grub-efi-amd64-bin"}[Firmware(firmware)]
         raise AshError(
             f"snapshot {ctx.snapshot} has no GRUB for {firmware.upper()} (/usr/lib/grub/{platform})",
             hint=f"include its package in the system (on Debian: {package})",
         )
     grub_dir(ctx).mkdir(parents=True, exist_ok=True)
     store = Bind(ctx.store, "/.snapshots", readonly=False)
-    if firmware == "bios":
+    if firmware == Firmware.BIOS:
         chroot = Chroot(root=ctx.deployment, snapshot=ctx.snapshot, binds=[store])
         chroot.run(["grub-install", "--target=i386-pc", "--boot-directory=/.snapshots/boot", "--modules=part_msdos btrfs", disk])
         return

@@ -7,10 +7,7 @@ those mounts live only in that chroot's private namespace); filesystem UUIDs are
 
 from __future__ import annotations
 
-from ashcore.chroot import Chroot
-from ashcore.files import in_root
-from ashcore.models import DeployContext
-from ashcore.run import run
+from ashcore.api import Chroot, DeployContext, in_root, run
 
 from .config import quote
 

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ashcore import hookimpl
-from ashcore.errors import AshError
-from ashcore.files import atomic_write
-from ashcore.models import DeployContext
+from ashcore.api import AshError, DeployContext, atomic_write, hookimpl
 
 from . import config, install, osprober
 

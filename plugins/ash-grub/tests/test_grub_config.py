@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from ash_grub import config, osprober
 
-from ashcore.models import BootTarget, DeployContext
+from ashcore.api import BootTarget, DeployContext
 from ashcore.testing import require_root_tools
 
 UUID = "2561ac1c-074a-46fa-8e37-68315ba91838"

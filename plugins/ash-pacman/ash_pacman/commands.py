@@ -23,17 +23,13 @@ def fixdb(
     are reinstalled at their newest version, and the keyring is filled from them again. Upgrade the
     snapshot afterwards ('ash upgrade SNAPSHOT'): its databases may now be newer than its packages.
     """
-    from ashcore.cli import state
-    from ashcore.errors import AshError
+    from ashcore.api import AshError, transaction
 
     from .pacman import fix_keyring
     from .plugin import NAME
 
-    s = state()
-    with s.system.changing() as tree:
-        sid = s.store.require(tree, snapshot).id
-        with s.system.transaction(tree, sid, package_manager=True) as chroot:
-            if chroot.package_manager != NAME:
-                raise AshError(f"snapshot {sid} is not managed by pacman but by {chroot.package_manager}")
-            fix_keyring(chroot)
+    with transaction(snapshot) as (sid, chroot):
+        if chroot.package_manager != NAME:
+            raise AshError(f"snapshot {sid} is not managed by pacman but by {chroot.package_manager}")
+        fix_keyring(chroot)
     print(f"fixdb: snapshot {sid} updated")

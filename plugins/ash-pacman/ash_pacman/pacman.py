@@ -20,16 +20,12 @@ from itertools import takewhile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ashcore import osrelease
-from ashcore.chroot import Chroot
-from ashcore.errors import AshError, CommandFailed
-from ashcore.files import in_root
-from ashcore.run import run
+from ashcore.api import AshError, Chroot, CommandFailed, in_root, read_os_release, run
 
 from .rootfs import CONFIG, db_path, installed, options, rerooted
 
 if TYPE_CHECKING:
-    from ashcore.models import BootstrapOptions
+    from ashcore.api import BootstrapOptions
 
 PACMAN, PACMAN_KEY = "usr/bin/pacman", "usr/bin/pacman-key"
 SCRIPTLET_FAILED = "error: command failed to execute correctly"
@@ -203,7 +199,7 @@ def bootstrap(target: Path, opts: BootstrapOptions) -> None:
         _checked(
             target, args, lambda: host_pacman(target, config, args, cache=opts.cache_dir or Path(tmp, "pkg"))
         )
-        if not osrelease.read(target):
+        if not read_os_release(target):
             raise AshError(
                 "the new base has no /etc/os-release",
                 hint="its packages must include 'filesystem' (part of 'base')",

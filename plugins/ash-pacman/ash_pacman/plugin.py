@@ -2,7 +2,7 @@
 
 Each package hook gets a transaction's working copy from the core and runs pacman on it (see
 :mod:`ash_pacman.pacman` for where pacman runs and how its failures are reported). This module is
-loaded on every ``ash`` start, so it and what it imports use only the standard library and ashcore.
+loaded on every ``ash`` start, so it and what it imports use only the standard library and ashcore.api.
 """
 
 from __future__ import annotations
@@ -11,16 +11,22 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ashcore import hookimpl
-from ashcore.chroot import Bind
-from ashcore.errors import AshError
-from ashcore.files import in_root
-from ashcore.models import BootstrapOptions, CommandSpec, Package, PackageManagerInfo
+from ashcore.api import (
+    AshError,
+    Bind,
+    BootstrapOptions,
+    CommandSpec,
+    Package,
+    PackageManagerInfo,
+    hookimpl,
+    in_root,
+)
 
 from . import pacman, rootfs
 
 if TYPE_CHECKING:
-    from ashcore.chroot import Chroot
+    from ashcore.api import Chroot
+
 
 NAME = "pacman"
 #: os-release IDs of pacman distributions; others that say ``ID_LIKE=arch`` are claimed through it.

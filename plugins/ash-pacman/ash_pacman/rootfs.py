@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ashcore.errors import AshError
-from ashcore.files import in_root
-from ashcore.models import Package
+from ashcore.api import AshError, Package, in_root
 
 CONFIG = "etc/pacman.conf"
 #: The path options ash reads from ``[options]``, with pacman's defaults.

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import attrs
 
-from .errors import CommandFailed
-from .run import communicate, log_command
+from ..console import log_command
+from ..errors import CommandFailed
+from ..process import communicate
 
-SANDBOX = Path(__file__).with_name("sandbox.py")
+SANDBOX = Path(__file__).with_name("script.py")
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _PR_SET_PDEATHSIG = 1
 

@@ -3,62 +3,34 @@
 from __future__ import annotations
 
 import os
-import shlex
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from .console import log_command
 from .errors import AshError, CommandFailed
 
 PathLike = str | os.PathLike[str]
 
-#: Hints for tools ash needs on the host, shown when one is missing.
-PACKAGE_HINTS = {
+#: The upstream project of each host tool the core runs, named when the tool is missing (plugins
+#: name their own tools: the package-manager and bootloader ones).
+TOOLS = {
     "btrfs": "btrfs-progs",
     "mkfs.btrfs": "btrfs-progs",
-    "debootstrap": "debootstrap",
-    "qemu-system-x86_64": "qemu-system-x86",
-    "sfdisk": "fdisk",
+    "sfdisk": "util-linux",
     "partx": "util-linux",
+    "losetup": "util-linux",
     "mkfs.vfat": "dosfstools",
     "mcopy": "mtools",
-    "cryptsetup": "cryptsetup-bin",
-    "pacman": "pacman-package-manager",
+    "cryptsetup": "cryptsetup",
 }
 
 
-def debug_enabled() -> bool:
-    return os.environ.get("ASH_DEBUG", "") not in ("", "0")
-
-
-def error_message(error: BaseException) -> str:
-    """One line saying what went wrong: an :class:`AshError`'s message, an OSError's reason and file,
-    else the exception's type and text."""
-    if isinstance(error, AshError):
-        return error.message
-    if isinstance(error, OSError) and error.strerror:
-        return f"{error.strerror}: {error.filename}" if error.filename else error.strerror
-    return " ".join(f"{type(error).__name__}: {error}".split())
-
-
-def say_error(error: BaseException, where: str = "") -> str:
-    """Print ``error`` as ash reports every error: one line and its hint (and, with ``--debug``, the
-    traceback of anything but an :class:`AshError`). Returns the line's message."""
-    if debug_enabled() and not isinstance(error, AshError):
-        import traceback
-
-        traceback.print_exception(error)
-    message = error_message(error)
-    print(f"ash: error: {where}{message}", file=sys.stderr)
-    if isinstance(error, AshError) and error.hint:
-        print(f"hint: {error.hint}", file=sys.stderr)
-    return message
-
-
-def log_command(argv: Sequence[str]) -> None:
-    if debug_enabled():
-        print(f"+ {shlex.join(argv)}", file=sys.stderr, flush=True)
+def missing_tool(tool: str) -> AshError:
+    """The error for a host program that is not installed."""
+    project = TOOLS.get(Path(tool).name)
+    return AshError(f"'{tool}' not found", hint=f"install {project} on this machine" if project else None)
 
 
 def run(
@@ -90,9 +62,7 @@ def run(
         ) as proc:
             out, err = communicate(proc, input=input, echo_stderr=not capture)
     except FileNotFoundError:
-        package = PACKAGE_HINTS.get(Path(args[0]).name)
-        hint = f"install it with: apt-get install {package}" if package else None
-        raise AshError(f"'{args[0]}' not found", hint=hint) from None
+        raise missing_tool(args[0]) from None
     if check and proc.returncode != 0:
         raise CommandFailed(args, proc.returncode, err)
     return subprocess.CompletedProcess(args, proc.returncode, out, err)

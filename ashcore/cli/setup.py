@@ -1,8 +1,4 @@
-"""The commands that make snapshots boot: deploy, rollback, etc-update, live-chroot, self-update, setup.
-
-Registered on ``ashcore.cli.app`` when that module is imported; the modules doing the work are
-imported inside each command so ``ash --help`` stays fast.
-"""
+"""``ash setup``, the installer's command line: where to install, and the questions it asks."""
 
 from __future__ import annotations
 
@@ -12,73 +8,8 @@ from typing import Annotated
 
 import typer
 
-from .cli import Snap, YesOpt, command, state
-from .errors import AshError, UsageError
-
-
-@command("deploy", "dep")
-def deploy_cmd(snapshot: Snap) -> None:
-    """Make a snapshot the one that boots next (root read-only, /etc writable); the one booted now stays in the menu."""
-    from . import deploy
-
-    s = state()
-    with s.system.changing() as tree:
-        done = deploy.deploy(s.system, tree, s.store.require(tree, snapshot).id)
-    print(f"deployed snapshot {done.snapshot} (deployment {done.id}); it boots next")
-
-
-@command("rollback", "rb")
-def rollback_cmd() -> None:
-    """Make the previous deployment the default again."""
-    from . import deploy
-
-    s = state()
-    with s.system.changing() as tree:
-        done = deploy.rollback(s.system, tree)
-    print(f"rolled back to snapshot {done.snapshot} (deployment {done.id}); it boots next")
-
-
-@command("etc-update", "etc")
-def etc_update_cmd() -> None:
-    """Save the running system's /etc into the snapshot it was deployed from."""
-    from . import deploy
-
-    s = state()
-    with s.system.changing() as tree:
-        sid = deploy.etc_update(s.system, tree)
-    print(f"etc-update: /etc saved into snapshot {sid}")
-
-
-@command("live-chroot", "lc")
-def live_chroot_cmd() -> None:
-    """Open a shell in the running deployment; its changes apply now and are gone after the next deploy."""
-    from .chroot import Bind
-    from .cli import _login_shell
-
-    s = state()
-    home = s.store.sysroot / "home"
-    with s.system.changing() as tree, s.system.live_chroot(tree, (Bind(home, "/home", readonly=False),) if home.is_dir() else ()) as chroot:
-        status = chroot.run([_login_shell(chroot.root)], check=False, stdin=None).returncode
-    if status:
-        raise typer.Exit(status)
-
-
-@command("self-update")
-def self_update_cmd(
-    snapshots: Annotated[list[str], typer.Argument(metavar="SNAPSHOT...", help="Snapshots to update (not 0).")],
-) -> None:
-    """Reinstall ash and its plugins, as the running ash has them, into snapshots; deploy one to use it."""
-    from . import __version__, installer
-    from .packages import refuse_base
-
-    s = state()
-    with s.system.changing() as tree:
-        for sid in [s.store.require(tree, t).id for t in snapshots]:
-            refuse_base(sid, "update ash in")
-            with s.system.transaction(tree, sid) as chroot:
-                installer.install_ash(s.system, chroot, tree)
-            print(f"self-update: snapshot {sid} has ash {__version__}")
-
+from ..errors import AshError, UsageError
+from .app import YesOpt, command, state
 
 Firmware = Annotated[
     str | None,
@@ -126,10 +57,11 @@ def setup_cmd(
     yes: YesOpt = False,
 ) -> None:
     """Install an ash system onto PARTITION of DISK (and ESP), or into a new disk image (--image)."""
-    from . import installer
-    from .disks import parse_size
+    from ..install import installer
+    from ..install.disks import parse_size
 
-    state().system.check_can_change()
+    system = state().system
+    system.check_can_change()
     if image is not None:
         if partition or disk or esp:
             raise UsageError("give either --image FILE or PARTITION DISK [ESP], not both")
@@ -151,11 +83,11 @@ def setup_cmd(
         cache_dir=cache,
         passphrase=(passphrase if passphrase is not None else ask.password("Passphrase of the encrypted root")) if encrypt else None,
     )  # fmt: skip
-    installer.preflight(state().system, settings)
+    installer.preflight(system, settings)
     if isinstance(where, installer.Image):
-        installer.install_image(where, settings)
+        installer.install_image(system, where, settings)
     else:
-        installer.install_device(where, settings)
+        installer.install_device(system, where, settings)
     print(f"installed ash ({where.firmware}) on {image or partition}; snapshot 0 is deployed")
 
 

@@ -12,63 +12,40 @@ While it works, the new filesystem is seen through a *sysroot view*: a directory
 shared subvolumes bind-mounted at ``.snapshots``, ``home`` and ``var``, exactly where a booted
 system has them, so the store, deploy and the plugins work on it unchanged (:func:`open_system`).
 
-Ash itself (here and in ``ash self-update``) is copied from the installation that runs, file by
-file: ashcore, the plugins the target uses, and what they require, walked through their metadata.
-Nothing is fetched, since an index may hold other projects under ash's names, and nothing needs pip,
-which an installed system does not have. A distribution's files are those its ``RECORD`` lists;
-an editable install (a checkout) lists none of its code, so its top-level packages are copied from
-where they are imported. Each copy gets a ``RECORD`` of what was copied, so the installed ash can
-copy itself in turn. Copies run on the target's python3, which must be of the running minor version.
+Ash itself is copied in by :mod:`ashcore.install.selfcopy`.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import json
 import os
 import re
-import shutil
-import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from importlib import metadata
 from pathlib import Path
 
 import attrs
 
-from . import btrfs, deploy, fstab, snapshots
-from .chroot import Chroot
-from .deploy import copy_into
+from ..boot import deploy, menu
+from ..console import error_message
+from ..errors import AshError, UsageError
+from ..fs import btrfs, fstab
+from ..fs.files import copy_into
+from ..hooks.records import BootstrapOptions, Firmware
+from ..ops import snapshots
+from ..ops.system import System
+from ..process import run
+from ..sandbox.chroot import Chroot
+from ..store.tree import Tree
 from .disks import BlockDevice, GiB, Guard, check_tools, filesystem_type, partition_image
-from .errors import AshError, UsageError
-from .files import in_root
-from .models import BootstrapOptions
-from .run import error_message, run
-from .system import System
-from .tree import Tree
+from .selfcopy import install_ash
 
 MIN_SIZE = 3 * GiB
 _HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 _USER = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 SUBVOLUMES = {".snapshots": "@.snapshots", "home": "@home", "var": "@var"}
-SITE = "/usr/lib/ash/site"  # where ash lives on an installed system
 VIEW = ".ash-sysroot"  # the sysroot view, at the top of the filesystem while the installer works
 ENCRYPTED_NAME = "ash-root"  # the name the opened encrypted root partition gets
-#: What a distribution's base needs to boot from btrfs with GRUB (BIOS and UEFI) and to run ash.
-BOOT_PACKAGES = {
-    "debian": ("linux-image-amd64", "systemd-sysv", "udev", "initramfs-tools", "kmod", "btrfs-progs", "python3",
-               "grub2-common", "grub-pc-bin", "grub-efi-amd64-bin"),
-}  # fmt: skip
-LAUNCHER = """#!/usr/bin/python3 -I
-# ash, put here by 'ash setup'; its code and plugins are in /usr/lib/ash/site.
-import sys
-
-sys.path.insert(0, "/usr/lib/ash/site")
-from ashcore.cli import main
-
-main()
-"""
 
 
 @attrs.frozen
@@ -97,21 +74,20 @@ class Target:
     root: Path
     disk: Path
     esp: Path | None
-    firmware: str
+    firmware: Firmware
 
     @classmethod
     def check(cls, root: Path, disk: Path, esp: Path | None, firmware: str) -> Target:
         """Refuse, with a one-line reason, a target that is not what it is said to be or is in use."""
-        if firmware not in ("bios", "uefi"):
-            raise UsageError(f"unknown firmware {firmware!r}", hint="use bios or uefi")
+        kind = parse_firmware(firmware)
         part, whole = BlockDevice.at(root), BlockDevice.at(disk)
         if whole.is_partition:
             raise UsageError(f"{disk} is a partition, not a disk")
         if not part.belongs_to(whole):
             raise UsageError(f"{root} is not a partition of {disk}")
-        if firmware == "uefi" and esp is None:
+        if kind == Firmware.UEFI and esp is None:
             raise UsageError("UEFI needs an EFI system partition", hint="give it after the disk")
-        if firmware == "bios" and esp is not None:
+        if kind == Firmware.BIOS and esp is not None:
             raise UsageError("an EFI system partition is only for --firmware uefi")
         if esp is not None:
             efi = BlockDevice.at(esp)
@@ -128,7 +104,14 @@ class Target:
             raise UsageError(f"{disk} is in use (held by {', '.join(holders)})", hint=f"see 'lsblk {disk}'; stop what uses it first")
         if part.size < MIN_SIZE:
             raise UsageError(f"{root} is too small ({part.size / GiB:.1f} GiB; at least {MIN_SIZE // GiB} GiB needed)")
-        return cls(root, disk, esp, firmware)
+        return cls(root, disk, esp, kind)
+
+
+def parse_firmware(name: str) -> Firmware:
+    try:
+        return Firmware(name)
+    except ValueError:
+        raise UsageError(f"unknown firmware {name!r}", hint=f"use {' or '.join(Firmware)}") from None
 
 
 # -- entry points ------------------------------------------------------------------------------
@@ -145,7 +128,7 @@ def preflight(system: System, settings: Settings) -> None:
     for whose, password in (("the root password", settings.root_password), (f"the password of {settings.user}", settings.user_password)):
         if password and _CONTROL.search(password):
             raise UsageError(f"{whose} contains a control character (such as a newline)", hint="a password is one line of printable characters")
-    deploy.require_bootloader(system)
+    system.plugins.require_bootloader()
     if settings.source is None:
         system.plugins.package_manager_for([settings.distro])
     if settings.passphrase is not None:
@@ -161,45 +144,44 @@ class Image:
 
     path: Path
     size: int
-    firmware: str
+    firmware: Firmware
 
     @classmethod
     def check(cls, path: Path, size: int, firmware: str) -> Image:
-        if firmware not in ("bios", "uefi"):
-            raise UsageError(f"unknown firmware {firmware!r}", hint="use bios or uefi")
+        kind = parse_firmware(firmware)
         if size < MIN_SIZE:
             raise UsageError(f"{size / GiB:.1f} GiB is too small for a system (at least {MIN_SIZE // GiB} GiB)")
         if os.path.lexists(path):
             raise UsageError(f"{path} already exists", hint="remove it or choose another file")
         if not path.parent.is_dir():
             raise UsageError(f"cannot create {path}: there is no directory {path.parent}", hint="create it first or choose another place")
-        return cls(path, size, firmware)
+        return cls(path, size, kind)
 
 
-def install_image(image: Image, settings: Settings) -> None:
+def install_image(system: System, image: Image, settings: Settings) -> None:
     """Create ``image`` with its partitions and install into it; on failure the file is removed."""
-    check_tools("sfdisk", "partx", "mkfs.btrfs", *(["mkfs.vfat", "mcopy"] if image.firmware == "uefi" else []))
+    check_tools("sfdisk", "partx", "mkfs.btrfs", *(["mkfs.vfat", "mcopy"] if image.firmware == Firmware.UEFI else []))
     partition_image(image.path, image.size, image.firmware)
     try:
         with Guard() as guard:
             disk, parts = guard.attach(image.path)
-            esp = parts[0] if image.firmware == "uefi" else None
+            esp = parts[0] if image.firmware == Firmware.UEFI else None
             if esp is not None:
                 run(["mkfs.vfat", "-F", "32", "-n", "ESP", esp], capture=True)
             target = Target(parts[-1], disk, esp, image.firmware)
-            _install(guard, _format(target.root, settings), target, settings)
+            _install(system, guard, _format(system, target.root, settings), target, settings)
     except BaseException:
         image.path.unlink(missing_ok=True)
         raise
 
 
-def install_device(target: Target, settings: Settings) -> None:
+def install_device(system: System, target: Target, settings: Settings) -> None:
     """Install onto the target's partition; a failure once it is formatted says it was erased."""
-    check_tools("mkfs.btrfs", *(["mcopy"] if target.firmware == "uefi" else []))
+    check_tools("mkfs.btrfs", *(["mcopy"] if target.firmware == Firmware.UEFI else []))
     with Guard() as guard:
-        device = _format(target.root, settings)
+        device = _format(system, target.root, settings)
         try:
-            _install(guard, device, target, settings)
+            _install(system, guard, device, target, settings)
         except (AshError, OSError) as error:
             raise AshError(f"{target.root} was erased and the installation is incomplete: {error_message(error)}",
                            hint=getattr(error, "hint", None)) from error  # fmt: skip
@@ -229,19 +211,19 @@ def _view(guard: Guard, device: Path) -> Path:
 # -- the installation --------------------------------------------------------------------------
 
 
-def _format(partition: Path, settings: Settings) -> Path:
+def _format(system: System, partition: Path, settings: Settings) -> Path:
     """Make the btrfs filesystem on ``partition`` (encrypted if asked); return its device."""
-    device = partition if settings.passphrase is None else _encrypt(partition, settings.passphrase)
+    device = partition if settings.passphrase is None else _encrypt(system, partition, settings.passphrase)
     run(["mkfs.btrfs", "--quiet", "--force", "--label", "ash", device], capture=True)
     return device
 
 
-def _install(guard: Guard, device: Path, target: Target, settings: Settings) -> None:
+def _install(installing: System, guard: Guard, device: Path, target: Target, settings: Settings) -> None:
     top = guard.mount(device, guard.tempdir("ash-top-"), "subvolid=5")
     for subvolume in SUBVOLUMES.values():
         btrfs.create(top / subvolume)
     guard.callback(btrfs.syncfs, top)
-    system = System(_view(guard, device))
+    system = installing.with_sysroot(_view(guard, device))
     if settings.source is not None:
         snapshots.init(system.store, source=settings.source, distro=None)
     else:
@@ -249,30 +231,29 @@ def _install(guard: Guard, device: Path, target: Target, settings: Settings) -> 
     with system.changing() as tree:
         with system.transaction(tree, 0) as chroot:
             _configure(system, chroot, settings, tree)
-        deploy.deploy(system, tree, 0)
-        ctx = deploy.context(system, tree, deploy.Deployments(system.store).load())
-        system.plugins.call_all("ash_bootloader_install", context=ctx, disk=target.disk, firmware=target.firmware, esp=target.esp)
+        deploy.deploy(system.plugins, system.store, tree, 0)
+        ctx = menu.context(system.store, tree, system.store.deployments.load())
+        system.plugins.bootloader_install(ctx, target.disk, target.firmware, target.esp)
 
 
-def _encrypt(partition: Path, passphrase: str) -> Path:
+def _encrypt(system: System, partition: Path, passphrase: str) -> Path:
     """Format ``partition`` as an encrypted container through the encryption plugin and open it;
     the filesystem then goes on the opened device."""
-    from .plugins import Plugins
-
-    opened = Plugins.load().call_all("ash_encrypt", device=partition, passphrase=passphrase, name=ENCRYPTED_NAME)
-    if opened is None or not Path(opened).exists():
+    opened = system.plugins.encrypt(partition, passphrase, ENCRYPTED_NAME)
+    if opened is None or not opened.exists():
         raise AshError(f"the encryption plugin did not open {partition}")
-    return Path(opened)
+    return opened
 
 
-def _bootstrap(system: System, settings: Settings):
+def _bootstrap(system: System, settings: Settings) -> Callable[[Path], None]:
     options = BootstrapOptions(
         distro=settings.distro,
         release=settings.release,
         mirror=settings.mirror,
         variant="minbase",
-        packages=(*BOOT_PACKAGES.get(settings.distro, ()), *settings.packages),
+        packages=settings.packages,
         cache_dir=settings.cache_dir,
+        bootable=True,
     )
     return snapshots.bootstrap_into(system, options)
 
@@ -325,90 +306,3 @@ def _add_user(system: System, chroot: Chroot, user: str, password: str) -> None:
     home.chmod(0o750)
 
 
-# -- ash itself on the new system --------------------------------------------------------------
-
-
-def install_ash(system: System, chroot: Chroot, tree: Tree) -> None:
-    """Put ash, the plugins this system uses and their dependencies into ``/usr/lib/ash/site`` of the
-    root behind ``chroot`` (replacing what was there), with a ``/usr/bin/ash`` launcher; the
-    target's python3 byte-compiles them. Both paths are taken as the root sees them."""
-    root = chroot.root
-    version, running = _python_version(root), "{}.{}".format(*sys.version_info)
-    if version != running:
-        raise AshError(f"the target has Python {version}, but this ash runs on Python {running}",
-                       hint=f"ash is copied as it runs; copy it from an ash that runs on Python {version}")  # fmt: skip
-    users = {system.package_manager_or_none(root, tree), *system.plugins.implementers("ash_bootloader_update")}
-    wanted = ["ashcore", *(r.distribution for r in system.plugins.records if r.name in users)]
-    site = in_root(root, SITE)
-    btrfs.ensure_absent(site)
-    for dist in _with_requirements(wanted):
-        info, files = _site_files(dist)
-        for name, path in files.items():
-            (site / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, site / name)
-        (site / info / "RECORD").write_text("".join(f"{name},,\n" for name in sorted([*files, f"{info}/RECORD"])))
-    launcher = in_root(root, "usr/bin/ash")
-    launcher.parent.mkdir(parents=True, exist_ok=True)
-    launcher.write_text(LAUNCHER)
-    launcher.chmod(0o755)
-    chroot.run(["python3", "-m", "compileall", "-q", SITE])
-
-
-def _python_version(root: Path) -> str:
-    for candidate in ("usr/bin/python3", "bin/python3"):
-        python = in_root(root, candidate)  # its links followed: python3.11, not python3
-        if python.name.startswith("python3.") and python.is_file():
-            return python.name.removeprefix("python")
-    raise AshError("the new system has no python3, which ash needs", hint="include python3 in its packages")
-
-
-def _installed(name: str) -> metadata.Distribution | None:
-    """Distribution ``name`` as installed where ash runs (not an egg-info of a checkout, which lists
-    no installed files)."""
-    return next((d for d in metadata.distributions(name=name) if d.read_text("RECORD") is not None), None)
-
-
-def _with_requirements(names: list[str]) -> list[metadata.Distribution]:
-    """The installed distributions ``names`` and, recursively, those they require. A requirement for
-    an extra never counts; one under another marker counts if it is installed here (the target runs
-    the same Python on the same machine)."""
-    found: dict[str, metadata.Distribution] = {}
-    todo = list(names)
-    while todo:
-        name = todo.pop()
-        if (key := re.sub(r"[-_.]+", "-", name).lower()) in found:
-            continue
-        if (dist := _installed(name)) is None:
-            raise AshError(f"{name}, which ash needs, is not installed where ash runs")
-        found[key] = dist
-        for requirement in dist.requires or ():
-            required, marker = _REQUIREMENT.fullmatch(requirement).groups()
-            if marker is None or (not re.search(r"\bextra\b", marker) and _installed(required)):
-                todo.append(required)
-    return list(found.values())
-
-
-_REQUIREMENT = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)[^;]*(?:;(.*))?", re.DOTALL)
-
-
-def _site_files(dist: metadata.Distribution) -> tuple[str, dict[str, Path]]:
-    """A distribution's ``.dist-info`` name and its files by their path in a site directory: those it
-    lists (not scripts outside it, bytecode, nor the RECORD and ``direct_url.json`` of this
-    installation); for an editable install, its metadata and its top-level packages' sources."""
-    info = next(f.parts[0] for f in dist.files if f.parts[0].endswith(".dist-info"))
-    mine = (f"{info}/RECORD", f"{info}/direct_url.json")
-    listed = {f.as_posix(): Path(dist.locate_file(f)) for f in dist.files  # never a path outside the site
-              if not f.is_absolute() and not {"..", "__pycache__"} & set(f.parts) and f.as_posix() not in mine}  # fmt: skip
-    if not json.loads(dist.read_text("direct_url.json") or "{}").get("dir_info", {}).get("editable"):
-        return info, listed
-    files = {name: path for name, path in listed.items() if name.startswith(f"{info}/")}
-    for package in (dist.read_text("top_level.txt") or "").split():
-        spec = importlib.util.find_spec(package)
-        if spec is None or spec.origin is None:
-            raise AshError(f"cannot find the package {package} of the editable install {dist.name}", hint="install it without -e")
-        if not spec.submodule_search_locations:
-            files[Path(spec.origin).name] = Path(spec.origin)
-            continue
-        top = Path(spec.origin).parent
-        files.update({f"{package}/{p.relative_to(top)}": p for p in top.rglob("*") if p.is_file() and "__pycache__" not in p.parts})
-    return info, files

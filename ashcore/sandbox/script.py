@@ -1,6 +1,6 @@
 """Run one command chrooted into a directory, inside private mount and PID namespaces.
 
-ash starts this file as its own process (``python3 -I -S sandbox.py SPEC-JSON``); it uses the
+ash starts this file as its own process (``python3 -I -S script.py SPEC-JSON``); it uses the
 standard library only, so it starts fast. The layout of what it builds:
 
     this process          unshare(NEWNS|NEWPID|NEWUTS|NEWIPC), makes every mount private, forks, waits

@@ -3,7 +3,7 @@
 Ordering rule for crash safety: a new snapshot is written to the tree file *before* its subvolume
 exists, and snapshots to delete are listed in the tree file (``deleting``) *before* they are moved
 aside. Whatever a crash interrupts, the repair that every later ash run makes (see
-:meth:`Store.repair`) finishes it: an entry without a subvolume is forgotten, an aside
+:func:`ashcore.store.repair.repair`) finishes it: an entry without a subvolume is forgotten, an aside
 (``.trash-N``) subvolume is deleted, and a listed deletion is completed.
 """
 
@@ -14,16 +14,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import btrfs, osrelease
-from .errors import AshError, UsageError
-from .files import failpoint
-from .run import run
-from .store import Store
+from ..errors import AshError, UsageError
+from ..fs import btrfs, osrelease
+from ..fs.files import failpoint
+from ..process import run
+from ..store.store import Store
+from ..store.tree import BASE, Snapshot, Tree
 from .system import System
-from .tree import BASE, Snapshot, Tree
 
 if TYPE_CHECKING:
-    from .models import BootstrapOptions
+    from ..hooks.records import BootstrapOptions
 
 
 def copy(system: System, tree: Tree, source: int, parent: int | None, description: str) -> int:
@@ -148,6 +148,6 @@ def bootstrap_into(system: System, options: BootstrapOptions) -> Callable[[Path]
     plugin = system.plugins.package_manager_for([options.distro])
 
     def fill(target: Path) -> None:
-        system.plugins.call_package_manager(plugin, "ash_bootstrap", target=target, options=options)
+        system.plugins.bootstrap(plugin, target, options)
 
     return fill

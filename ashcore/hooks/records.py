@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import enum
 from pathlib import Path
 
 import attrs
+
+
+class Firmware(enum.StrEnum):
+    """How the machine starts its bootloader."""
+
+    BIOS = "bios"
+    UEFI = "uefi"
 
 
 @attrs.frozen
@@ -54,6 +62,9 @@ class BootstrapOptions:
     variant: str | None = None
     packages: tuple[str, ...] = ()
     cache_dir: Path | None = None
+    #: The base must boot on its own (the installer): the plugin adds what its distribution needs
+    #: for that (a kernel, an init system, btrfs tools, GRUB's files, python3 for ash).
+    bootable: bool = False
 
 
 @attrs.frozen

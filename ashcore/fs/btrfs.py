@@ -11,8 +11,9 @@ import time
 import uuid
 from pathlib import Path
 
-from .errors import AshError
-from .run import log_command, output, run
+from ..console import log_command
+from ..errors import AshError
+from ..process import output, run
 
 _BTRFS_IOC_SUBVOL_GETFLAGS = 0x80089419
 _BTRFS_IOC_SUBVOL_SETFLAGS = 0x4008941A

@@ -11,6 +11,7 @@ user space with ``partx -a`` (``losetup -P`` would create none).
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import tempfile
 import time
@@ -19,8 +20,8 @@ from pathlib import Path
 
 import attrs
 
-from .errors import AshError, UsageError
-from .run import output, run
+from ..errors import AshError, UsageError
+from ..process import missing_tool, output, run
 
 GiB = 1 << 30
 SYS_BLOCK = Path("/sys/class/block")
@@ -176,11 +177,7 @@ def filesystem_type(device: Path) -> str:
 
 
 def check_tools(*tools: str) -> None:
-    import shutil
-
-    from .run import PACKAGE_HINTS
-
+    """Refuse to start work that needs a host program which is not installed."""
     for tool in tools:
         if shutil.which(tool) is None:
-            package = PACKAGE_HINTS.get(tool)
-            raise AshError(f"'{tool}' not found", hint=f"install it with: apt-get install {package}" if package else None)
+            raise missing_tool(tool)

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-import functools
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import attrs
 
-from .errors import AshError, UsageError
-from .models import Package
-from .run import say_error
+from ..errors import UsageError
+from ..hooks.records import Package
+from ..store.tree import BASE, Tree
 from .system import System
-from .tree import BASE, Tree
+from .trees import NothingToDo, TreeReport, for_each
+
+if TYPE_CHECKING:
+    from ..sandbox.chroot import Chroot
 
 _BAD_NAME = re.compile(r"^-|[\s\x00-\x1f\x7f]")
 
@@ -32,36 +35,27 @@ def refuse_base(sid: int, what: str) -> None:
         raise UsageError(f"cannot {what} snapshot 0: it is the base", hint="change it only with 'ash base-update'")
 
 
-def change(system: System, tree: Tree, sid: int, hook: str, **kwargs) -> None:
-    """Run one package-manager hook on snapshot ``sid`` inside a transaction."""
+def install(system: System, tree: Tree, sid: int, packages: Sequence[str]) -> None:
+    """Install ``packages`` into snapshot ``sid`` (a transaction)."""
     with system.transaction(tree, sid, package_manager=True) as chroot:
-        system.plugins.call_package_manager(chroot.package_manager, hook, chroot=chroot, **kwargs)
+        system.plugins.install(_plugin(chroot), chroot, packages)
 
 
-def install_live(system: System, tree: Tree, sid: int, packages: Sequence[str]) -> None:
-    """Install into snapshot ``sid`` (a transaction), then the same into the running deployment,
-    which must have been deployed from ``sid``: the packages work at once, without a reboot."""
-    from .deploy import in_step, mark_in_step, running
+def upgrade(system: System, tree: Tree, sid: int) -> None:
+    """Refresh the indexes of snapshot ``sid`` and upgrade all its packages (a transaction)."""
+    with system.transaction(tree, sid, package_manager=True) as chroot:
+        system.plugins.upgrade(_plugin(chroot), chroot)
 
-    booted = running(system)
-    if booted.snapshot != sid:
-        raise UsageError(
-            f"--live installs only into the snapshot the system runs, {booted.snapshot}, not {sid}",
-            hint=f"drop --live, or deploy {sid} and reboot first",
-        )
-    was_in_step = in_step(system, booted)
-    change(system, tree, sid, "ash_install", packages=packages)
-    try:
-        with system.live_chroot(tree) as chroot:
-            plugin = chroot.package_manager or system.plugins.package_manager_of(chroot.root, tree.distro)
-            system.plugins.call_package_manager(plugin, "ash_install", chroot=chroot, packages=packages)
-    except AshError as exc:
-        raise AshError(
-            f"installed into snapshot {sid}, but not into the running system: {exc.message}",
-            hint="the packages arrive with the next boot of a deployment of that snapshot",
-        ) from None
-    if was_in_step:  # both had the same change: 'ash etc-update' may still save /etc into it
-        mark_in_step(system, booted)
+
+def refresh(system: System, tree: Tree, sid: int) -> None:
+    """Refresh the package indexes of snapshot ``sid`` (a transaction)."""
+    with system.transaction(tree, sid, package_manager=True) as chroot:
+        system.plugins.refresh(_plugin(chroot), chroot)
+
+
+def _plugin(chroot: Chroot) -> str:
+    assert chroot.package_manager is not None  # transaction(package_manager=True) found one
+    return chroot.package_manager
 
 
 def installed(system: System, tree: Tree, sid: int) -> list[Package]:
@@ -71,11 +65,7 @@ def installed(system: System, tree: Tree, sid: int) -> list[Package]:
 def installed_at(system: System, tree: Tree, root: Path) -> list[Package]:
     """The packages of the root filesystem at ``root`` (a snapshot or a working copy)."""
     plugin = system.plugins.package_manager_of(root, tree.distro)
-    return sorted(system.plugins.call_package_manager(plugin, "ash_list_packages", root=root) or [], key=lambda p: p.name)
-
-
-class NothingToDo(AshError):
-    """The snapshot has nothing the command could change; tree operations skip it."""
+    return sorted(system.plugins.list_packages(plugin, root), key=lambda p: p.name)
 
 
 def remove(system: System, tree: Tree, sid: int, packages: Sequence[str]) -> None:
@@ -86,7 +76,8 @@ def remove(system: System, tree: Tree, sid: int, packages: Sequence[str]) -> Non
         raise NothingToDo(
             f"snapshot {sid} has none of {', '.join(packages)} installed", hint=f"see 'ash list {sid}'"
         )
-    change(system, tree, sid, "ash_remove", packages=present)
+    with system.transaction(tree, sid, package_manager=True) as chroot:
+        system.plugins.remove(_plugin(chroot), chroot, present)
 
 
 @attrs.define
@@ -118,51 +109,6 @@ def missing_from(parent: list[Package], child: list[Package]) -> list[Package]:
     return [p for p in parent if p.explicit and p.name not in have]
 
 
-@attrs.define
-class TreeReport:
-    """What a tree-wide operation did to each snapshot."""
-
-    done: list[int] = attrs.field(factory=list)
-    failed: dict[int, str] = attrs.field(factory=dict)
-    skipped: dict[int, str] = attrs.field(factory=dict)
-
-    def print(self, what: str) -> None:
-        if self.done:
-            print(f"{what}: done in {', '.join(map(str, sorted(self.done)))}")
-        for sid, why in self.skipped.items():
-            print(f"{what}: skipped {sid} ({why})")
-        for sid, why in self.failed.items():
-            print(f"{what}: FAILED in {sid}: {why}", file=sys.stderr)
-
-    def fail(self, sid: int, error: Exception) -> None:
-        """Record why snapshot ``sid`` failed, and say it at once (with --debug, where it came from
-        too, unless it is an :class:`AshError`)."""
-        self.failed[sid] = say_error(error, f"snapshot {sid}: ")
-
-    def check(self, what: str) -> None:
-        if self.failed:
-            raise AshError(f"{what} failed in snapshot(s) {', '.join(map(str, self.failed))}; the others were done")
-
-
-def for_each(tree: Tree, root: int, action: Callable[[int], None], report: TreeReport | None = None) -> TreeReport:
-    """Apply ``action`` to ``root`` and every descendant, parents first; a failure in one snapshot,
-    whatever it is, stops no other (only Ctrl-C and exits stop them all)."""
-    report = report or TreeReport()
-    for sid in tree.subtree(root):
-        if sid == BASE:
-            report.skipped[sid] = "the base changes only with base-update"
-            continue
-        try:
-            action(sid)
-        except NothingToDo as exc:
-            report.skipped[sid] = exc.message
-        except Exception as exc:
-            report.fail(sid, exc)
-        else:
-            report.done.append(sid)
-    return report
-
-
 def sync(system: System, tree: Tree, root: int, *, upgrade: bool) -> TreeReport:
     """Upgrade ``root`` and its descendants (with ``upgrade``) and install into each descendant what
     its parent has and it lacks, parents first. Each snapshot changes in one transaction, so one
@@ -179,12 +125,14 @@ def sync(system: System, tree: Tree, root: int, *, upgrade: bool) -> TreeReport:
         if packages == []:
             raise NothingToDo("it has its parent's packages" if sid != root else "the root of the tree: nothing to sync it from")
         with system.transaction(tree, sid, package_manager=True) as chroot:
-            call = functools.partial(system.plugins.call_package_manager, chroot.package_manager, chroot=chroot)
+            plugin = _plugin(chroot)
             if upgrade:
-                call("ash_upgrade")
+                system.plugins.upgrade(plugin, chroot)
                 packages = missing(chroot.root, sid)  # what the upgraded copy lacks
             if packages:
-                call("ash_sync", parent=system.store.snapshot_path(tree[sid].parent), packages=packages)
+                parent = tree[sid].parent
+                assert parent is not None  # missing() found packages only below the root
+                system.plugins.sync(plugin, chroot, system.store.snapshot_path(parent), packages)
 
     return for_each(tree, root, step)
 

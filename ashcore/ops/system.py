@@ -1,26 +1,27 @@
-"""The system ash manages: a sysroot with its snapshot store, the plugins, and the rules for changing it."""
+"""The session of one ash run on a system: the guards, the store lock with the repairs that follow
+it, and transactions (every change to a snapshot is made on a copy and committed atomically)."""
 
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import btrfs
-from .errors import AshError, NeedsRoot
-from .files import failpoint
-from .store import Store
-from .tree import Tree
+from ..boot import menu
+from ..console import note, warn
+from ..errors import AshError, NeedsRoot
+from ..fs import btrfs
+from ..fs.files import failpoint
+from ..hooks.manager import Plugins
+from ..store import repair
+from ..store.deployments import Deployment
+from ..store.store import Store
+from ..store.tree import Tree
 
 if TYPE_CHECKING:
-    from .chroot import Bind, Chroot
-
-
-def note(message: str) -> None:
-    print(f"ash: {message}", file=sys.stderr)
+    from ..sandbox.chroot import Bind, Chroot
 
 
 def in_chroot() -> bool:
@@ -35,21 +36,27 @@ def in_chroot() -> bool:
 
 
 class System:
-    def __init__(self, sysroot: Path, *, allow_chroot: bool = False, third_party: bool | None = None) -> None:
+    """A sysroot with its snapshot store and the plugins of this run."""
+
+    def __init__(self, sysroot: Path, *, allow_chroot: bool = False, third_party: bool | None = None,
+                 plugins: Plugins | None = None) -> None:  # fmt: skip
         self.store = Store(sysroot)
         self.allow_chroot = allow_chroot
         self.third_party = third_party
         self.lock_fd: int | None = None
+        self.repairs: list[str] = []  # what the last changing() repaired
         self.boot_menu_stale = False  # set when snapshots the boot menu lists were changed or deleted
-        self._plugins = None
+        self._plugins = plugins
 
     @property
-    def plugins(self):
+    def plugins(self) -> Plugins:
         if self._plugins is None:
-            from .plugins import Plugins
-
             self._plugins = Plugins.load(third_party=self.third_party)
         return self._plugins
+
+    def with_sysroot(self, sysroot: Path) -> System:
+        """Another system (a new one the installer makes), with the same plugins and options."""
+        return System(sysroot, allow_chroot=self.allow_chroot, third_party=self.third_party, plugins=self.plugins)
 
     # -- guards ----------------------------------------------------------------------------------
     def check_can_change(self) -> None:
@@ -62,24 +69,27 @@ class System:
             )
 
     @contextmanager
-    def changing(self) -> Iterator[Tree]:
-        """Hold the store lock, clean up after any interrupted run, and yield the (repaired) tree."""
+    def changing(self, *, thorough: bool = False) -> Iterator[Tree]:
+        """Hold the store lock, clean up after any interrupted run, and yield the (repaired) tree.
+
+        ``thorough`` is ``ash check``: the repairs check more, the tree file is written even when
+        nothing changed (or it was missing), and what was repaired is left in :attr:`repairs` to show.
+        """
         self.check_can_change()
-        if not self.store.exists():
+        if not self.store.exists() and not (thorough and self.store.on_disk()):
             self.store.load()  # raises the "no snapshot store" error
         with self.store.lock() as fd:
             self.lock_fd = fd
             try:
-                notes = self.store.clean_leftovers()
-                tree, fixes = self.store.repair(self.store.load_for_repair())
-                if fixes:
+                notes = repair.clean_leftovers(self.store)
+                tree, fixes = repair.repair(self.store, repair.load_for_repair(self.store), thorough=thorough)
+                if fixes or thorough:
                     self.store.save(tree)
-                for message in notes + fixes:
+                self.repairs = notes + fixes
+                for message in [] if thorough else self.repairs:
                     note(message)
                 if self.store.deploy_pending():  # an interrupted deploy is finished first
-                    from .deploy import finish_interrupted
-
-                    for message in finish_interrupted(self, tree):
+                    for message in menu.finish_interrupted(self.plugins, self.store, tree):
                         note(message)
                 yield tree
             finally:
@@ -92,12 +102,10 @@ class System:
         self.boot_menu_stale = False
         if self.store.deployed() is None:
             return
-        from .deploy import refresh_menu
-
         try:
-            refresh_menu(self, tree)
+            menu.refresh(self.plugins, self.store, tree)
         except Exception as exc:  # noqa: BLE001 - the change is done; only the menu lags behind
-            note(f"warning: the boot menu was not updated ({getattr(exc, 'message', exc)}); the next deploy rewrites it")
+            warn(f"the boot menu was not updated ({getattr(exc, 'message', exc)}); the next deploy rewrites it")
 
     # -- transactions ----------------------------------------------------------------------------
     @contextmanager
@@ -108,17 +116,20 @@ class System:
         replaces the snapshot in one atomic exchange; if it raises (or ash dies), the snapshot is
         untouched and the working copy is thrown away (now, or by the next ash run).
         """
-        from .chroot import Chroot  # only changing commands pay for the sandbox machinery
+        from ..sandbox.chroot import Chroot  # only changing commands pay for the sandbox machinery
 
         snap = tree[snapshot_id]
         source, work = self.store.snapshot_path(snapshot_id), self.store.work_path(snapshot_id)
         btrfs.ensure_absent(work)
-        pm = self.plugins.package_manager_of(source, tree.distro) if package_manager else self.package_manager_or_none(source, tree)
+        if package_manager:
+            pm: str | None = self.plugins.package_manager_of(source, tree.distro)
+        else:
+            pm = self.plugins.package_manager_or_none(source, tree.distro)
         btrfs.snapshot(source, work, readonly=False)
         failpoint("tx:working-copy")
         chroot = Chroot(root=work, snapshot=snapshot_id, package_manager=pm, sysroot=self.store.sysroot, lock_fd=self.lock_fd)
         try:
-            self.plugins.call_all("ash_chroot_enter", chroot=chroot)
+            self.plugins.chroot_enter(chroot)
             yield chroot
             chroot.close()
             self._commit(work, source, readonly=not snap.mutable)
@@ -134,24 +145,27 @@ class System:
     def live_chroot(self, tree: Tree, binds: tuple[Bind, ...] = ()) -> Iterator[Chroot]:
         """A chroot of the running deployment itself, not of a copy: what runs in it changes the
         running system at once, with no transaction, and is gone after the next deploy."""
-        from .chroot import Chroot
-        from .deploy import Deployments, running
+        from ..sandbox.chroot import Chroot
 
-        booted = running(self)
-        root = Deployments(self.store).path(booted.id)
-        chroot = Chroot(root=root, snapshot=booted.snapshot, package_manager=self.package_manager_or_none(root, tree),
+        booted = self.running()
+        root = self.store.deployments.path(booted.id)
+        chroot = Chroot(root=root, snapshot=booted.snapshot, package_manager=self.plugins.package_manager_or_none(root, tree.distro),
                         sysroot=self.store.sysroot, binds=list(binds), lock_fd=self.lock_fd)  # fmt: skip
         try:
-            self.plugins.call_all("ash_chroot_enter", chroot=chroot)
+            self.plugins.chroot_enter(chroot)
             yield chroot
         finally:
             chroot.close()
 
-    def package_manager_or_none(self, root: Path, tree: Tree) -> str | None:
-        try:
-            return self.plugins.package_manager_of(root, tree.distro)
-        except AshError:
-            return None
+    def running(self) -> Deployment:
+        """The booted deployment, or a one-line refusal when ash does not run on one."""
+        found = self.store.deployments.booted()
+        if found is None:
+            raise AshError(
+                f"{self.store.sysroot} is not a booted ash deployment",
+                hint="run this on the system booted from a deployment (see 'ash deploy')",
+            )
+        return found
 
     @staticmethod
     def _commit(work: Path, dest: Path, *, readonly: bool) -> None:

@@ -1,26 +1,49 @@
-"""The hooks ash offers plugins. Every hook takes keyword arguments; an implementation may accept a
-subset of them. Register implementations under the ``ash.plugins`` entry-point group and mark them
-with :data:`ashcore.hookimpl`.
+"""The hooks ash offers plugins: their names, arguments, and when they fire.
 
-Package-manager hooks (``ash_bootstrap`` to ``ash_sync``) are called only on the one plugin that
-manages the snapshot's distribution (see :func:`ash_package_manager`); the others go to every plugin.
+Every hook takes keyword arguments; an implementation may accept a subset of them. Register
+implementations under the ``ash.plugins`` entry-point group and mark them with
+:data:`ashcore.api.hookimpl`. The core calls hooks only through the typed methods of
+:class:`~ashcore.hooks.manager.Plugins`.
+
+Package-manager hooks (the first section) are called only on the one plugin that manages the
+snapshot's distribution (see :func:`ash_package_manager`); the others go to every plugin.
+``firstresult`` is set exactly on the hooks whose answer is a value.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import pluggy
 
-from . import PROJECT
+from .. import PROJECT
 
 if TYPE_CHECKING:
-    from .chroot import Chroot
-    from .models import BootstrapOptions, CommandSpec, DeployContext, Package, PackageManagerInfo
+    from ..sandbox.chroot import Chroot
+    from .records import BootstrapOptions, CommandSpec, DeployContext, Package, PackageManagerInfo
 
 hookspec = pluggy.HookspecMarker(PROJECT)
+#: Marks a plugin's hook implementations (plugins import it from :mod:`ashcore.api`).
+hookimpl = pluggy.HookimplMarker(PROJECT)
+F = TypeVar("F", bound=Callable[..., object])
+
+#: The package-manager hooks, called on one plugin only (filled by :func:`package_hook`).
+PACKAGE_HOOKS: list[str] = []
+
+
+def package_hook(*, firstresult: bool = False) -> Callable[[F], F]:
+    """Declare a package-manager hook: a hook spec, listed in :data:`PACKAGE_HOOKS`."""
+
+    def declare(func: F) -> F:
+        PACKAGE_HOOKS.append(func.__name__)
+        return hookspec(firstresult=firstresult)(func)
+
+    return declare
+
+
+# -- package managers (one plugin per distribution) -------------------------------------------
 
 
 @hookspec
@@ -30,21 +53,22 @@ def ash_package_manager() -> PackageManagerInfo:
     Fires when ash needs the package manager of a snapshot. The core reads the snapshot's
     ``/etc/os-release`` (or the distro recorded for the store) and picks the one plugin whose
     ``distros`` contain its ``ID`` (else the first ``ID_LIKE`` entry that one plugin claims).
-    Returns a :class:`~ashcore.models.PackageManagerInfo`.
+    Returns a :class:`~ashcore.hooks.records.PackageManagerInfo`.
     """
 
 
-@hookspec(firstresult=True)
+@package_hook()
 def ash_bootstrap(target: Path, options: BootstrapOptions) -> None:
     """Fill the empty directory ``target`` with a new base root filesystem of ``options.distro``.
 
     Fires from ``ash init --bootstrap`` and from the installer, before snapshot 0 exists; runs on
     the host (there is nothing to chroot into yet). Must leave a root whose ``/etc/os-release``
-    names the distribution. Raise :class:`~ashcore.errors.AshError` on failure.
+    names the distribution; with ``options.bootable`` (the installer) also what it needs to boot
+    from btrfs with GRUB and to run ash. Raise :class:`~ashcore.errors.AshError` on failure.
     """
 
 
-@hookspec(firstresult=True)
+@package_hook()
 def ash_install(chroot: Chroot, packages: Sequence[str]) -> None:
     """Install ``packages`` into the snapshot behind ``chroot`` with the distribution's package manager.
 
@@ -53,7 +77,7 @@ def ash_install(chroot: Chroot, packages: Sequence[str]) -> None:
     """
 
 
-@hookspec(firstresult=True)
+@package_hook()
 def ash_remove(chroot: Chroot, packages: Sequence[str]) -> None:
     """Remove ``packages`` (and what only they needed) from the snapshot behind ``chroot``.
 
@@ -62,7 +86,7 @@ def ash_remove(chroot: Chroot, packages: Sequence[str]) -> None:
     """
 
 
-@hookspec(firstresult=True)
+@package_hook()
 def ash_upgrade(chroot: Chroot) -> None:
     """Refresh the package indexes and upgrade every package of the snapshot behind ``chroot``.
 
@@ -70,7 +94,7 @@ def ash_upgrade(chroot: Chroot) -> None:
     """
 
 
-@hookspec(firstresult=True)
+@package_hook()
 def ash_refresh(chroot: Chroot) -> None:
     """Refresh the package indexes of the snapshot behind ``chroot`` without upgrading anything.
 
@@ -78,17 +102,17 @@ def ash_refresh(chroot: Chroot) -> None:
     """
 
 
-@hookspec(firstresult=True)
+@package_hook(firstresult=True)
 def ash_list_packages(root: Path) -> list[Package]:
     """Return the packages installed in the root filesystem at ``root`` (read-only; no chroot).
 
     Fires for ``ash list``, ``ash diff`` and to decide what ``ash sync`` installs. Read the package
     database directly: ``root`` may be a read-only snapshot. Returns a list of
-    :class:`~ashcore.models.Package`.
+    :class:`~ashcore.hooks.records.Package`.
     """
 
 
-@hookspec(firstresult=True)
+@package_hook()
 def ash_sync(chroot: Chroot, parent: Path, packages: Sequence[Package]) -> None:
     """Bring a child snapshot in line with its parent: install ``packages``, which the parent at
     ``parent`` has explicitly installed and the child behind ``chroot`` lacks.
@@ -98,16 +122,22 @@ def ash_sync(chroot: Chroot, parent: Path, packages: Sequence[Package]) -> None:
     """
 
 
+# -- chroots -----------------------------------------------------------------------------------
+
+
 @hookspec
 def ash_chroot_enter(chroot: Chroot) -> None:
     """Prepare what a chroot of a snapshot needs before any command runs in it.
 
     Fires for every plugin at the start of every transaction (``ash chroot``, ``ash run``, package
-    operations). Add :class:`~ashcore.chroot.Bind`\\ s or ``chroot.env`` entries, write files into
-    ``chroot.root`` and register their removal with ``chroot.on_exit`` (which runs before commit).
-    ``chroot.package_manager`` names the snapshot's package manager, so a plugin can act only for
-    its own distributions.
+    operations). Add :class:`~ashcore.sandbox.chroot.Bind`\\ s or ``chroot.env`` entries, write files
+    into ``chroot.root`` and register their removal with ``chroot.on_exit`` (which runs before
+    commit). ``chroot.package_manager`` names the snapshot's package manager, so a plugin can act
+    only for its own distributions.
     """
+
+
+# -- the bootloader ----------------------------------------------------------------------------
 
 
 @hookspec
@@ -134,6 +164,9 @@ def ash_bootloader_install(context: DeployContext, disk: Path, firmware: str, es
     """
 
 
+# -- encryption --------------------------------------------------------------------------------
+
+
 @hookspec(firstresult=True)
 def ash_encrypt(device: Path, passphrase: str, name: str) -> Path:
     """Format ``device`` as an encrypted container, open it as ``name`` and return the opened block
@@ -141,6 +174,9 @@ def ash_encrypt(device: Path, passphrase: str, name: str) -> Path:
 
     Fires in the installer when encryption is asked for, before the filesystem is made.
     """
+
+
+# -- deployments -------------------------------------------------------------------------------
 
 
 @hookspec
@@ -160,9 +196,12 @@ def ash_post_deploy(context: DeployContext) -> None:
     """
 
 
+# -- the command line --------------------------------------------------------------------------
+
+
 @hookspec
 def ash_commands() -> Sequence[CommandSpec]:
-    """Contribute CLI commands: return :class:`~ashcore.models.CommandSpec`\\ s.
+    """Contribute CLI commands: return :class:`~ashcore.hooks.records.CommandSpec`\\ s.
 
     Fires when ``ash`` meets a command name it does not know, and for ``ash --help``. A name that
     clashes with a built-in command or another plugin's command is refused with a warning.

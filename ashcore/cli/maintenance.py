@@ -1,0 +1,68 @@
+"""Commands that create and repair the store: init, check, tmp, unlock."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .app import Snap, command, state
+
+
+@command("tmp", "tmpclear")
+def tmp_cmd() -> None:
+    """Remove working copies left behind by an interrupted ash."""
+    with state().system.changing():
+        pass  # changing() already cleans up and reports what it removed
+
+
+@command("unlock", "ul")
+def unlock_cmd(snapshot: Snap) -> None:
+    """Clear what an interrupted ash left on a snapshot (its working copy)."""
+    from ..fs import btrfs
+
+    s = state()
+    with s.system.changing() as tree:
+        btrfs.ensure_absent(s.store.work_path(s.store.require(tree, snapshot).id))
+
+
+@command("check", "fsck")
+def check_cmd() -> None:
+    """Check the tree file against the snapshots on disk and repair it."""
+    system = state().system
+    with system.changing(thorough=True) as tree:
+        count = len(tree.snapshots)
+    for message in system.repairs:
+        print(message)
+    print(f"ok: {count} snapshots, {'repaired' if system.repairs else 'nothing to repair'}")
+
+
+@command("init")
+def init_cmd(
+    source: Annotated[
+        Path | None,
+        typer.Option("--from", help="Directory or tar archive holding the base root filesystem."),
+    ] = None,
+    bootstrap: Annotated[str | None, typer.Option("--bootstrap", metavar="DISTRO", help="Bootstrap the base with a distro plugin.")] = None,
+    release: Annotated[str | None, typer.Option("--release", help="Release/suite to bootstrap (e.g. bookworm).")] = None,
+    mirror: Annotated[str | None, typer.Option("--mirror", help="Package mirror to bootstrap from.")] = None,
+    variant: Annotated[str | None, typer.Option("--variant", help="Bootstrap variant (e.g. minbase).")] = None,
+    include: Annotated[list[str], typer.Option("--include", help="Extra package for the base (repeatable).")] = [],  # noqa: B006
+    distro: Annotated[str | None, typer.Option("--distro", help="Record this distro instead of detecting it.")] = None,
+    cache_dir: Annotated[Path | None, typer.Option("--cache-dir", help="Keep packages downloaded by --bootstrap here.")] = None,
+) -> None:
+    """Create the snapshot store at the sysroot, with snapshot 0 as the base."""
+    from ..hooks.records import BootstrapOptions
+    from ..ops import snapshots
+
+    s = state()
+    s.system.check_can_change()
+    fill = None
+    if bootstrap:
+        options = BootstrapOptions(
+            distro=bootstrap, release=release, mirror=mirror, variant=variant, packages=tuple(include), cache_dir=cache_dir
+        )
+        fill = snapshots.bootstrap_into(s.system, options)
+    tree = snapshots.init(s.store, source=source, distro=distro or bootstrap, fill=fill)
+    print(f"created the snapshot store at {s.store.path} with base snapshot 0 ({tree.distro or 'unknown distro'})")
