@@ -78,7 +78,10 @@ def communicate(proc: subprocess.Popen, *, input: str | None = None, echo_stderr
 
     tail: deque[str] = deque(maxlen=50)
 
+    assert proc.stderr is not None  # started with stderr=PIPE
+
     def pump() -> None:
+        assert proc.stderr is not None
         for line in proc.stderr:
             sys.stderr.write(line)
             sys.stderr.flush()
@@ -87,6 +90,7 @@ def communicate(proc: subprocess.Popen, *, input: str | None = None, echo_stderr
     reader = threading.Thread(target=pump, daemon=True)
     reader.start()
     if input is not None:
+        assert proc.stdin is not None  # started with stdin=PIPE
         proc.stdin.write(input)
         proc.stdin.close()
     proc.wait()

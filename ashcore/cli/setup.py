@@ -62,6 +62,7 @@ def setup_cmd(
 
     system = state().system
     system.check_can_change()
+    where: installer.Image | installer.Target
     if image is not None:
         if partition or disk or esp:
             raise UsageError("give either --image FILE or PARTITION DISK [ESP], not both")
@@ -79,7 +80,7 @@ def setup_cmd(
         timezone=timezone,
         root_password=root_password if root_password is not None else ask.password("Root password (empty: locked)"),
         user=user,
-        user_password=user_password if user_password is not None or not user else ask.password(f"Password of {user}"),
+        user_password=user_password if user_password is not None else ask.password(f"Password of {user}") if user else "",
         cache_dir=cache,
         passphrase=(passphrase if passphrase is not None else ask.password("Passphrase of the encrypted root")) if encrypt else None,
     )  # fmt: skip

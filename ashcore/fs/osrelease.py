@@ -29,6 +29,11 @@ def read(root: Path) -> dict[str, str]:
     return {}
 
 
+def distro_id(root: Path) -> str | None:
+    """The root's os-release ``ID``, if it has one."""
+    return next(iter(distro_ids(root)), None)
+
+
 def distro_ids(root: Path) -> list[str]:
     """``ID`` followed by the ``ID_LIKE`` entries: the names a plugin can claim this root by."""
     fields = read(root)

@@ -18,7 +18,7 @@ import os
 from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import attrs
 import pluggy
@@ -134,7 +134,7 @@ class Plugins:
         claims = {}
         for impl in self.pm.hook.ash_package_manager.get_hookimpls():
             try:
-                claims[impl.plugin_name] = impl.function()
+                claims[impl.plugin_name] = cast(PackageManagerInfo, impl.function())
             except Exception as exc:  # noqa: BLE001
                 warn(f"plugin '{impl.plugin_name}' failed to describe its package manager ({exc}); skipped")
         return claims
@@ -238,7 +238,7 @@ class Plugins:
         owner: dict[str, str] = {}
         for impl in reversed(self.pm.hook.ash_commands.get_hookimpls()):
             try:
-                specs_ = list(impl.function())
+                specs_ = list(cast(Sequence[CommandSpec], impl.function()))
             except Exception as exc:  # noqa: BLE001
                 warn(f"plugin '{impl.plugin_name}' failed to list its commands ({exc}); skipped")
                 continue

@@ -92,7 +92,9 @@ def _with_requirements(names: list[str]) -> list[metadata.Distribution]:
             raise AshError(f"{name}, which ash needs, is not installed where ash runs")
         found[key] = dist
         for requirement in dist.requires or ():
-            required, marker = _REQUIREMENT.fullmatch(requirement).groups()
+            match = _REQUIREMENT.fullmatch(requirement)
+            assert match is not None  # the pattern takes any requirement string
+            required, marker = match.groups()
             if marker is None or (not re.search(r"\bextra\b", marker) and _installed(required)):
                 todo.append(required)
     return list(found.values())
@@ -105,9 +107,10 @@ def _site_files(dist: metadata.Distribution) -> tuple[str, dict[str, Path]]:
     """A distribution's ``.dist-info`` name and its files by their path in a site directory: those it
     lists (not scripts outside it, bytecode, nor the RECORD and ``direct_url.json`` of this
     installation); for an editable install, its metadata and its top-level packages' sources."""
-    info = next(f.parts[0] for f in dist.files if f.parts[0].endswith(".dist-info"))
+    recorded = dist.files or []  # _installed() took only distributions with a RECORD
+    info = next(f.parts[0] for f in recorded if f.parts[0].endswith(".dist-info"))
     mine = (f"{info}/RECORD", f"{info}/direct_url.json")
-    listed = {f.as_posix(): Path(dist.locate_file(f)) for f in dist.files  # never a path outside the site
+    listed = {f.as_posix(): Path(str(dist.locate_file(f))) for f in recorded  # never a path outside the site
               if not f.is_absolute() and not {"..", "__pycache__"} & set(f.parts) and f.as_posix() not in mine}  # fmt: skip
     if not json.loads(dist.read_text("direct_url.json") or "{}").get("dir_info", {}).get("editable"):
         return info, listed

@@ -131,7 +131,7 @@ def _init_base(store: Store, source: Path | None, distro: str | None, fill) -> T
                  "--preserve-permissions", "--file", source, "--directory", work])  # fmt: skip
         else:
             raise UsageError(f"{source} is neither a directory nor an archive")
-        detected = distro or (osrelease.distro_ids(work) or [None])[0]
+        detected = distro or osrelease.distro_id(work)
         btrfs.set_readonly(work, True)
         os.rename(work, store.snapshot_path(BASE))
     except BaseException:

@@ -75,21 +75,21 @@ class Chroot:
 
     def run(
         self,
-        argv: Sequence[str],
+        command: Sequence[str | os.PathLike[str]],
         *,
         check: bool = True,
         env: Mapping[str, str] | None = None,
         stdin: int | None = subprocess.DEVNULL,
         capture: bool = False,
     ) -> subprocess.CompletedProcess[str]:
-        """Run ``argv`` (an argv list, never a shell string) chrooted into :attr:`root`.
+        """Run ``command`` (an argv list, never a shell string) chrooted into :attr:`root`.
 
         Output streams to the terminal unless ``capture``; ``stdin=None`` passes ash's own stdin
         through. With ``check``, a non-zero exit raises :class:`CommandFailed` carrying the last line
         of stderr, except for an interactive command (stdin passed through from a terminal): its
         stderr must be the terminal itself, or shells such as bash do not become interactive.
         """
-        argv = [os.fspath(a) for a in argv]
+        argv = [os.fspath(a) for a in command]
         interactive = stdin is None and not capture and os.isatty(0)
         spec = {
             "root": os.fspath(self.root),

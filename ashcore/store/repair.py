@@ -15,7 +15,7 @@ from .tree import BASE, NewerTreeFormat, Snapshot, Tree
 
 def clean_leftovers(store: Store) -> list[str]:
     """Delete working copies and half-deleted snapshots left by an interrupted ash."""
-    notes = []
+    notes: list[str] = []
     for stale in store.state.glob(".*.tmp-*"):  # atomic_write() interrupted before its rename
         stale.unlink()
     try:
@@ -39,7 +39,7 @@ def repair(store: Store, tree: Tree | None, *, thorough: bool = False) -> tuple[
     on_disk = store.on_disk()
     if tree is None:
         base = store.snapshot_path(BASE)
-        tree = Tree(distro=(osrelease.distro_ids(base) or [None])[0] if base.is_dir() else None)
+        tree = Tree(distro=osrelease.distro_id(base) if base.is_dir() else None)
         kept = " (the damaged one is kept as ash/tree.json.broken)" if (store.state / "tree.json.broken").exists() else ""
         notes.append(f"rebuilt the tree file from the snapshots on disk{kept}")
     for sid in tree.deleting:  # an interrupted del: finish it

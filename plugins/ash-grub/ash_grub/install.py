@@ -32,7 +32,7 @@ def grub_dir(ctx: DeployContext) -> Path:
 
 
 def install(ctx: DeployContext, disk: Path, firmware: str, esp: Path | None) -> None:
-    platform = PLATFORMS.get(firmware)
+    platform = PLATFORMS.get(Firmware(firmware)) if firmware in tuple(Firmware) else None
     if platform is None:
         raise AshError(f"ash-grub installs GRUB for {' or '.join(PLATFORMS)}, not {firmware!r}")
     modules = f"usr/lib/grub/{platform}"

@@ -117,7 +117,7 @@ def host_pacman(
     paths = options(config)
     db = in_root(root, paths["DBPath"])
     db.mkdir(parents=True, exist_ok=True)  # pacman refuses a root without its database directory
-    argv = [
+    argv: list[str | Path] = [
         "pacman", "--noconfirm", "--root", root, "--dbpath", db, "--cachedir", cache, "--config", config,
         "--hookdir", in_root(root, paths["HookDir"]), "--logfile", in_root(root, paths["LogFile"]),
     ]  # fmt: skip

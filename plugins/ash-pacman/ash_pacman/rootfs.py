@@ -59,7 +59,8 @@ def rerooted(config: Path, root: Path) -> str:
 
 def _desc(text: str) -> dict[str, str]:
     """The fields of a local database ``desc`` file (``%NAME%`` then its value lines), first value each."""
-    fields, key = {}, None
+    fields: dict[str, str] = {}
+    key = None
     for line in text.splitlines():
         if line.startswith("%") and line.endswith("%") and len(line) > 2:
             key = line[1:-1]
