@@ -147,7 +147,7 @@ def test_hook_ash_commands(store, tmp_path, plugin_site):
 
 def test_the_plugin_in_the_docs_works_as_written(store, tmp_path, plugin_site):
     """docs/plugins.md's example, its files taken from the page itself, installed with pip."""
-    page = (Path(__file__).parents[1] / "docs/plugins.md").read_text()
+    page = (Path(__file__).parents[1] / "docs/plugins.md").read_text().split("## Tutorial")[0]
     blocks = re.findall(r"^```(?:toml|python)\n# (\S+)[^\n]*\n(.*?)^```", page, re.M | re.S)
     assert [name for name, _ in blocks] == ["pyproject.toml", "ash_hello/__init__.py", "ash_hello/cli.py"]
     for name, text in blocks:
