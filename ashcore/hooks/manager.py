@@ -2,7 +2,7 @@
 
 Plugins are modules named by entry points in the ``ash.plugins`` group, loaded in name order. A
 plugin that fails to import, fails validation or uses an unknown hook is skipped with one warning,
-and so is a second plugin of a name already taken: a broken third-party plugin never takes ``ash``
+and so is a second plugin of a name already taken (the first by distribution name stays): a broken third-party plugin never takes ``ash``
 down. The core calls hooks only through the typed methods of :class:`Plugins`, one per hook, never
 through ``pm.hook`` directly.
 
@@ -94,7 +94,7 @@ class Plugins:
         pm.add_hookspecs(specs)
         blocked = _blocked_names()
         records: list[PluginRecord] = []
-        for ep in sorted(metadata.entry_points(group=GROUP), key=lambda e: e.name):
+        for ep in sorted(metadata.entry_points(group=GROUP), key=lambda e: (e.name, e.dist.name if e.dist else "")):
             dist = ep.dist.name if ep.dist else "?"
             version = ep.dist.version if ep.dist else "?"
             is_third = not is_first_party(ep.value, dist)
