@@ -77,15 +77,19 @@ class System:
         """
         self.check_can_change()
         if not self.store.exists() and not (thorough and self.store.on_disk()):
-            self.store.load()  # raises the "no snapshot store" error
+            self.store.read_tree()  # raises the "no snapshot store" error
         with self.store.lock() as fd:
             self.lock_fd = fd
             try:
                 notes = repair.clean_leftovers(self.store)
-                tree, fixes = repair.repair(self.store, repair.load_for_repair(self.store), thorough=thorough)
-                if fixes or thorough:
-                    self.store.save(tree)
-                self.repairs = notes + fixes
+                if thorough:
+                    found, damage, sound = repair.recover(self.store)
+                else:
+                    found, damage, sound = self.store.load_sound(), [], True
+                tree, fixes = repair.repair(self.store, found, thorough=thorough)
+                if damage or fixes or thorough:
+                    self.store.save(tree, keep_previous=sound)
+                self.repairs = notes + damage + fixes
                 for message in [] if thorough else self.repairs:
                     note(message)
                 if self.store.deploy_pending():  # an interrupted deploy is finished first

@@ -8,9 +8,8 @@ import json
 import os
 
 from ..fs import btrfs, osrelease
-from ..fs.files import atomic_write
-from .store import Store
-from .tree import BASE, NewerTreeFormat, Snapshot, Tree
+from .store import PREVIOUS, Store
+from .tree import BASE, NewerTreeFormat, Snapshot, Tree, TreeFormatError, salvage
 
 
 def clean_leftovers(store: Store) -> list[str]:
@@ -29,19 +28,19 @@ def clean_leftovers(store: Store) -> list[str]:
         notes.append(f"removed the {what} of snapshot {sid} left by an interrupted ash")
     return notes
 
+
 def repair(store: Store, tree: Tree | None, *, thorough: bool = False) -> tuple[Tree, list[str]]:
     """Make the tree agree with the subvolumes on disk; say what was changed.
 
     Every changing command runs the cheap checks; ``thorough`` (``ash check``) also compares
     each snapshot's read-only flag with its mutability.
     """
-    notes = []
+    notes: list[str] = []
     on_disk = store.on_disk()
+    base = store.snapshot_path(BASE)
     if tree is None:
-        base = store.snapshot_path(BASE)
-        tree = Tree(distro=osrelease.distro_id(base) if base.is_dir() else None)
-        kept = " (the damaged one is kept as ash/tree.json.broken)" if (store.state / "tree.json.broken").exists() else ""
-        notes.append(f"rebuilt the tree file from the snapshots on disk{kept}")
+        tree = Tree()
+        notes.append("rebuilt the tree file from the snapshots on disk")
     for sid in tree.deleting:  # an interrupted del: finish it
         if sid in on_disk:
             btrfs.ensure_absent(store.snapshot_path(sid))
@@ -57,9 +56,8 @@ def repair(store: Store, tree: Tree | None, *, thorough: bool = False) -> tuple[
         desc = "base snapshot" if sid == BASE else "recovered by ash check"
         tree.add(Snapshot(id=sid, parent=None, description=desc, mutable=not btrfs.is_readonly(store.snapshot_path(sid))))
         notes.append(f"adopted snapshot {sid} found on disk as a new tree")
-    cyclic = _in_cycles(tree)
     for snap in tree.snapshots.values():
-        if snap.parent is not None and (snap.parent not in tree or snap.id in cyclic):
+        if snap.parent is not None and snap.parent not in tree:
             notes.append(f"snapshot {snap.id} had a missing parent {snap.parent}; it is now a tree of its own")
             snap.parent = None
     if BASE in tree and (tree[BASE].mutable or tree[BASE].parent is not None):
@@ -70,41 +68,42 @@ def repair(store: Store, tree: Tree | None, *, thorough: bool = False) -> tuple[
         if btrfs.is_readonly(path) == snap.mutable:
             btrfs.set_readonly(path, not snap.mutable)
             notes.append(f"set snapshot {snap.id} {'writable' if snap.mutable else 'read-only'} to match the tree")
+    if tree.distro is None and base.is_dir():
+        tree.distro = osrelease.distro_id(base)
     tree.next_id = max([tree.next_id, *(s + 1 for s in tree.snapshots)])
     return tree, notes
 
-def load_for_repair(store: Store) -> Tree | None:
-    """The tree, or ``None`` when the file is missing or damaged and must be rebuilt.
 
-    A damaged file is first kept as ``tree.json.broken``; one written by a newer ash is not
-    damaged, and is refused rather than rebuilt (that would lose its parents and descriptions).
+def recover(store: Store) -> tuple[Tree | None, list[str], bool]:
+    """For ``ash check``: the tree as well as its files allow, what was wrong, and whether the tree
+    file was sound (only a sound file becomes ``tree.json.prev`` when the repaired tree is saved).
+
+    A damaged file is kept under a new name (:meth:`Store.keep_damaged`) and salvaged entry by
+    entry; one that cannot be parsed at all gives way to ``tree.json.prev``; with neither, the tree
+    is ``None`` and :func:`repair` rebuilds it from the subvolumes. A file written by a newer ash
+    is not damaged, and is refused rather than touched.
     """
     try:
         raw = store.tree_file.read_bytes()
     except FileNotFoundError:
-        return None
+        return _previous(store, [f"{store.tree_file.name} was missing"])
     try:
-        return Tree.from_json(json.loads(raw))
+        tree, problems = salvage(json.loads(raw))
     except NewerTreeFormat as exc:
         raise store.newer(exc) from None
-    except (ValueError, KeyError, TypeError):  # TreeFormatError is a ValueError
-        atomic_write(store.state / "tree.json.broken", raw)
-        return None
+    except (ValueError, TreeFormatError) as exc:  # not JSON, or not an ash tree at all
+        kept = store.keep_damaged(raw)
+        return _previous(store, [f"{store.tree_file.name} was unreadable ({exc}); kept it as ash/{kept.name}"])
+    if not problems:
+        return tree, [], True
+    kept = store.keep_damaged(raw)
+    return tree, [*problems, f"kept the damaged tree file as ash/{kept.name}"], False
 
 
-def _in_cycles(tree: Tree) -> set[int]:
-    """Snapshots whose chain of parents loops (a damaged tree file); one pass over the tree."""
-    state: dict[int, int] = {}  # 1: on the current path, 2: known to reach a root
-    looping: set[int] = set()
-    for start in tree.snapshots:
-        path = []
-        node: int | None = start
-        while node is not None and node in tree and node not in state:
-            state[node] = 1
-            path.append(node)
-            node = tree[node].parent
-        if node is not None and state.get(node) == 1:
-            looping.update(path[path.index(node):])
-        for n in path:
-            state[n] = 2
-    return looping
+def _previous(store: Store, notes: list[str]) -> tuple[Tree | None, list[str], bool]:
+    """The tree of ``tree.json.prev``, salvaged, or ``None`` when there is none to read."""
+    try:
+        tree, problems = salvage(json.loads((store.state / PREVIOUS).read_bytes()))
+    except (OSError, ValueError, TreeFormatError):
+        return None, notes, False
+    return tree, [*notes, f"took the tree from ash/{PREVIOUS}, the version before the last change", *problems], False

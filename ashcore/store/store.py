@@ -4,6 +4,8 @@ Layout (see docs/layout.md)::
 
     <sysroot>/.snapshots/            subvolume @.snapshots on an installed system
         ash/tree.json                the tree (atomic writes, versioned)
+        ash/tree.json.prev           the tree before the last change
+        ash/tree.json.broken-<time>  a damaged tree file, as 'ash check' found it
         ash/lock                     flock'ed by every ash that changes the store
         rootfs/snapshot-<N>          snapshot N, a subvolume (read-only unless mutable)
         rootfs/.work-<N>             working copy of a transaction on N (garbage after a crash)
@@ -15,21 +17,26 @@ only within its directory, and the commit of a transaction is such a rename (an 
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
 import re
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..console import warn
 from ..errors import AshError, LockBusy, UsageError
 from ..fs.files import atomic_write
 from .deployments import Deployments
-from .tree import NewerTreeFormat, Snapshot, Tree
+from .tree import NewerTreeFormat, Snapshot, Tree, TreeFormatError, salvage
 
 STORE_DIR = ".snapshots"
+PREVIOUS = "tree.json.prev"  # the tree file as it was before the last change
+REPAIR_HINT = "repair it with 'ash check', which keeps every valid entry and a copy of the damaged file"
 _SNAPSHOT_RE = re.compile(r"snapshot-(\d+)")
 
 
@@ -63,9 +70,14 @@ class Store:
         return {int(m.group(1)) for n in names if (m := _SNAPSHOT_RE.fullmatch(n))}
 
     # -- the tree file ---------------------------------------------------------------------------
-    def load(self) -> Tree:
+    def read_tree(self) -> tuple[Tree, list[str]]:
+        """The tree and what is wrong with its file (see :func:`~ashcore.store.tree.salvage`).
+
+        Raises a one-line :class:`AshError` when there is no tree file, it cannot be parsed at
+        all, or a newer ash wrote it.
+        """
         try:
-            text = self.tree_file.read_text(encoding="utf-8")
+            data = json.loads(self.tree_file.read_bytes())
         except FileNotFoundError:
             raise AshError(
                 f"no snapshot store at {self.path}",
@@ -73,12 +85,30 @@ class Store:
             ) from None
         except PermissionError:
             raise AshError(f"cannot read {self.tree_file}", hint="run ash as root") from None
+        except ValueError as exc:
+            raise AshError(f"{self.tree_file} is unreadable ({exc})", hint=REPAIR_HINT) from None
         try:
-            return Tree.from_json(json.loads(text))
+            return salvage(data)
         except NewerTreeFormat as exc:
             raise self.newer(exc) from None
-        except (ValueError, KeyError, TypeError) as exc:
-            raise AshError(f"{self.tree_file} is unreadable ({exc})", hint="rebuild it with 'ash check'") from None
+        except TreeFormatError as exc:
+            raise AshError(f"{self.tree_file} is unreadable ({exc})", hint=REPAIR_HINT) from None
+
+    def load(self) -> Tree:
+        """The tree, for commands that only look: what is wrong with the file is said in warnings,
+        and the tree shown as well as it can be read (no snapshot left out)."""
+        tree, problems = self.read_tree()
+        for problem in problems:
+            warn(f"{self.tree_file}: {problem} (shown so; 'ash check' repairs the file)")
+        return tree
+
+    def load_sound(self) -> Tree:
+        """The tree, for commands that change it: a file that is not sound is refused."""
+        tree, problems = self.read_tree()
+        if problems:
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise AshError(f"{self.tree_file} is damaged: {problems[0]}{more}; nothing was changed", hint=REPAIR_HINT)
+        return tree
 
     def newer(self, exc: NewerTreeFormat) -> AshError:
         return AshError(
@@ -86,15 +116,44 @@ class Store:
             hint="use the newer ash (for example from the snapshot that wrote it), or upgrade this one",
         )
 
-    def save(self, tree: Tree) -> None:
+    def save(self, tree: Tree, *, keep_previous: bool = True) -> None:
+        """Write the tree file; the version it replaces stays as ``tree.json.prev`` (unless
+        ``keep_previous`` is False: the replaced one was damaged, and the last good one stays)."""
+        if keep_previous and self.tree_file.exists():
+            link = self.state / f".{PREVIOUS}.tmp-{os.getpid()}"
+            link.unlink(missing_ok=True)
+            os.link(self.tree_file, link)
+            os.replace(link, self.state / PREVIOUS)
+            link.unlink(missing_ok=True)  # still there if both names were already the same file
         atomic_write(self.tree_file, json.dumps(tree.to_json(), separators=(",", ":")) + "\n")
+
+    def keep_damaged(self, raw: bytes) -> Path:
+        """Keep a damaged tree file's contents beside it, under a name never used before."""
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        for n in range(1, 1000):
+            path = self.state / f"tree.json.broken-{stamp}{'' if n == 1 else f'-{n}'}"
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                continue
+            with os.fdopen(fd, "wb") as f:
+                f.write(raw)
+                os.fsync(f.fileno())
+            return path
+        raise AshError(f"too many damaged copies of the tree file in {self.state}", hint="delete old tree.json.broken-* files")
 
     # -- the lock --------------------------------------------------------------------------------
     @contextmanager
     def lock(self) -> Iterator[int]:
         """Hold the store lock; yield its file descriptor (children keep the lock while they live)."""
         self.state.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.state / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:  # never through a link: whatever it points at is not ours to write
+            fd = os.open(self.state / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise
+            raise AshError(f"{self.state / 'lock'} is a symbolic link, not ash's lock file",
+                           hint="remove the link (no ash is using it), then try again") from None  # fmt: skip
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

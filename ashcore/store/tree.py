@@ -109,35 +109,18 @@ class Tree:
         }
 
     @classmethod
-    def from_json(cls, data: dict) -> Tree:
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise TreeFormatError("not an ash tree file")
-        if data.get("version") != VERSION:
-            version = data.get("version")
-            if isinstance(version, int) and version > VERSION:
-                raise NewerTreeFormat(f"tree format version {version} (this ash reads {VERSION})")
-            raise TreeFormatError(f"tree format version {version!r} (this ash reads {VERSION})")
-        snapshots = {}
-        for raw in data["snapshots"]:
-            snap = Snapshot(
-                id=int(raw["id"]),
-                parent=None if raw["parent"] is None else int(raw["parent"]),
-                description=str(raw.get("description", "")),
-                mutable=bool(raw.get("mutable", False)),
-                created=str(raw.get("created", "")),
-            )
-            snapshots[snap.id] = snap
-        return cls(
-            snapshots=snapshots,
-            distro=data.get("distro"),
-            next_id=int(data.get("next_id", 1)),
-            deleting=[int(i) for i in data.get("deleting", [])],
-        )
+    def from_json(cls, data: object) -> Tree:
+        """The tree ``data`` describes, or :class:`TreeFormatError` naming the first thing wrong."""
+        tree, problems = salvage(data)
+        if problems:
+            raise TreeFormatError(problems[0])
+        return tree
 
     def _by_parent(self) -> dict[int | None, list[Snapshot]]:
+        """Children by parent; a snapshot whose parent is not in the tree is shown at the top."""
         by_parent: dict[int | None, list[Snapshot]] = {}
         for s in sorted(self.snapshots.values(), key=lambda s: s.id):
-            by_parent.setdefault(s.parent, []).append(s)
+            by_parent.setdefault(s.parent if s.parent in self.snapshots else None, []).append(s)
         return by_parent
 
     def nested(self, current: int | None = None) -> list[dict]:
@@ -165,3 +148,88 @@ class Tree:
             child_prefix = prefix + ("    " if last else "│   ")
             stack.extend((k, child_prefix, i == len(kids) - 1) for i, k in reversed(list(enumerate(kids))))
         return "\n".join(lines)
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**9
+
+
+def salvage(data: object) -> tuple[Tree, list[str]]:
+    """Read a tree file's contents field by field: every valid entry is kept, what is not is dropped
+    or reset, and each such repair is named in the returned list (empty for a sound file). A parent
+    loop is broken at its lowest snapshot; of two entries with one number the first is kept.
+
+    Raises :class:`TreeFormatError` only when ``data`` is not an ash tree at all (nothing can be
+    kept), and :class:`NewerTreeFormat` for a newer format, which is not damage.
+    """
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise TreeFormatError("not an ash tree file")
+    version = data.get("version")
+    if version != VERSION:
+        if _number(version) and version > VERSION:
+            raise NewerTreeFormat(f"tree format version {version} (this ash reads {VERSION})")
+        raise TreeFormatError(f"tree format version {version!r} (this ash reads {VERSION})")
+    problems: list[str] = []
+    raw_snapshots = data.get("snapshots")
+    if not isinstance(raw_snapshots, list):
+        problems.append("the list of snapshots is missing; every snapshot is taken from the disk")
+        raw_snapshots = []
+    tree = Tree()
+    for index, raw in enumerate(raw_snapshots):
+        if not isinstance(raw, dict) or not _number(raw.get("id")):
+            problems.append(f"entry {index} of the snapshot list has no valid snapshot number; dropped")
+            continue
+        snap = _snapshot(raw, problems)
+        if snap.id in tree:
+            problems.append(f"snapshot {snap.id} is listed twice; the second entry ({snap.description!r}) was dropped")
+            continue
+        tree.add(snap)
+    distro, next_id, deleting = data.get("distro"), data.get("next_id", 1), data.get("deleting", [])
+    if distro is not None and not isinstance(distro, str):
+        problems.append(f"the distribution {distro!r} is not a name; it is read again from snapshot 0")
+        distro = None
+    if not _number(next_id):
+        problems.append(f"the next snapshot number {next_id!r} is not a number; it is worked out again")
+        next_id = 1
+    if not isinstance(deleting, list) or not all(_number(i) for i in deleting):
+        problems.append(f"the list of snapshots being deleted {deleting!r} is damaged; no deletion is finished")
+        deleting = []
+    tree.distro, tree.next_id, tree.deleting = distro, max(int(next_id), 1), list(deleting)
+    for loop in _parent_loops(tree):
+        lowest = min(loop)
+        tree[lowest].parent = None
+        problems.append(f"snapshots {', '.join(map(str, loop))} were each other's ancestors; {lowest} is now a tree of its own")
+    return tree, problems
+
+
+def _snapshot(raw: dict, problems: list[str]) -> Snapshot:
+    """One entry of the snapshot list; a field of the wrong type is reset and named in ``problems``."""
+    sid = raw["id"]
+    fields = {"parent": raw.get("parent"), "description": raw.get("description", ""),
+              "mutable": raw.get("mutable", False), "created": raw.get("created", "")}  # fmt: skip
+    if fields["parent"] is not None and not _number(fields["parent"]):
+        problems.append(f"snapshot {sid}: the parent {fields['parent']!r} is not a snapshot number; it is now a tree of its own")
+        fields["parent"] = None
+    for name, kind, default in (("description", str, ""), ("mutable", bool, False), ("created", str, "")):
+        if not isinstance(fields[name], kind):
+            problems.append(f"snapshot {sid}: the {name} {fields[name]!r} is not {'text' if kind is str else 'true or false'}; reset to {default!r}")
+            fields[name] = default
+    return Snapshot(id=sid, **fields)
+
+
+def _parent_loops(tree: Tree) -> list[list[int]]:
+    """The loops in the chains of parents (a damaged tree file), each listed once in order."""
+    state: dict[int, int] = {}  # 1: on the current path, 2: known to reach a root or a loop
+    loops: list[list[int]] = []
+    for start in sorted(tree.snapshots):
+        path: list[int] = []
+        node: int | None = start
+        while node is not None and node in tree and node not in state:
+            state[node] = 1
+            path.append(node)
+            node = tree[node].parent
+        if node is not None and state.get(node) == 1:
+            loops.append(path[path.index(node):])
+        for n in path:
+            state[n] = 2
+    return loops
