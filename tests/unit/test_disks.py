@@ -17,7 +17,7 @@ def test_parse_size_takes_binary_units(text, size):
     assert parse_size(text) == size
 
 
-@pytest.mark.parametrize("text", ["", "G", "GiB", "eight", "8X", "8 G G", "1,5G", "nanG"])
+@pytest.mark.parametrize("text", ["", "G", "GiB", "eight", "8X", "8 G G", "1,5G", "nanG", "infG", "1e400M"])
 def test_parse_size_refuses_what_is_not_a_size_with_a_hint(text):
     with pytest.raises(UsageError, match=f"^'{text}' is not a size$") as refused:
         parse_size(text)
