@@ -14,6 +14,24 @@ REMOVE_BREAKS = """\
 checking dependencies...
 :: removing liba breaks dependency 'liba>=1.0' required by appb
 """
+#: With --noconfirm pacman prints its questions on stdout and answers them itself: a reason
+#: follows them, and the heading of a list is not one either.
+MISSING_DEPENDENCY = """\
+resolving dependencies...
+:: The following package cannot be upgraded due to unresolvable dependencies:
+      needsmissing
+
+:: Do you want to skip the above package for this upgrade? [y/N] 
+:: unable to satisfy dependency 'libmissing' required by needsmissing
+"""  # noqa: W291 - pacman's prompt ends with a space
+PACKAGE_CONFLICT = """\
+:: Synchronizing package databases...
+ test downloading...
+resolving dependencies...
+looking for conflicting packages...
+:: redpkg and toolc are in conflict. Remove toolc? [y/N] 
+:: redpkg and toolc are in conflict
+"""  # noqa: W291
 INSTALL_OUTPUT = """\
 resolving dependencies...
 looking for conflicting packages...
@@ -53,6 +71,9 @@ error: could not lock database: File exists
     "stderr, stdout, reason",
     [("error: target not found: nosuchpkg\n", "", "target not found: nosuchpkg"),
      (PREPARE_FAILED, REMOVE_BREAKS, "removing liba breaks dependency 'liba>=1.0' required by appb"),
+     (PREPARE_FAILED, MISSING_DEPENDENCY, "unable to satisfy dependency 'libmissing' required by needsmissing"),
+     ("error: unresolvable package conflicts detected\nerror: failed to prepare transaction (conflicting dependencies)\n",
+      PACKAGE_CONFLICT, "redpkg and toolc are in conflict"),
      (PREPARE_FAILED, "checking dependencies...\n", "failed to prepare transaction (could not satisfy dependencies)"),
      ("error: failed to commit transaction (conflicting files)\n", FILE_CONFLICT,
       "clash: /usr/share/common/file exists in filesystem (owned by toolc)"),
@@ -63,7 +84,7 @@ error: could not lock database: File exists
      (LOCKED, "", "could not lock database: File exists"),
      ("error: invalid option '-x'\n", "", "invalid option '-x'"),
      ("", "resolving dependencies...\n", "")],
-    ids=["target-not-found", "remove-breaks-dependency", "prepare-without-details", "file-conflict", "download",
+    ids=["target-not-found", "remove-breaks-dependency", "missing-dependency", "package-conflict", "prepare-without-details", "file-conflict", "download",
          "commit-without-details", "locked", "invalid-option", "killed-before-a-word"],
 )  # fmt: skip
 def test_reason_is_the_cause_pacman_gave_not_the_step_that_failed(stderr, stdout, reason):
