@@ -58,6 +58,15 @@ def test_options_takes_the_first_value_of_each_path_option_in_options_only(tmp_p
     assert rootfs.options(config) == {**DEFAULTS, "DBPath": "/srv/pacman/", "GPGDir": "/etc/keys/"}
 
 
+def test_cache_and_hook_dirs_are_lists_of_which_the_first_is_taken(tmp_path):
+    """pacman splits CacheDir and HookDir at spaces, and not the other paths: for this file
+    pacman-conf prints "CacheDir = /srv/cache/" then "CacheDir = /var/cache/pacman/pkg/", and
+    "DBPath = /srv/pacman db/"."""
+    config = write(tmp_path, CONFIG, "[options]\nCacheDir = /srv/cache/ /var/cache/pacman/pkg/\n"
+                                     "HookDir = /etc/hooks/   /usr/share/hooks/\nDBPath = /srv/pacman db/\n")  # fmt: skip
+    assert rootfs.options(config) == {**DEFAULTS, "CacheDir": "/srv/cache/", "HookDir": "/etc/hooks/", "DBPath": "/srv/pacman db/"}
+
+
 def test_db_path_is_where_the_root_config_says_inside_the_root(tmp_path):
     write(tmp_path, CONFIG, "[options]\nDBPath = /srv/pacman/\n")
     assert rootfs.db_path(tmp_path) == tmp_path / "srv/pacman"
