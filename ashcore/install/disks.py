@@ -35,7 +35,7 @@ def parse_size(text: str) -> int:
         if number and number[-1] in units:
             return int(float(number[:-1]) * units[number[-1]])
         return int(number)
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: "infG", "1e400M"
         raise UsageError(f"'{text}' is not a size", hint="write it like 8G or 512M") from None
 
 

@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 PACMAN, PACMAN_KEY = "usr/bin/pacman", "usr/bin/pacman-key"
 SCRIPTLET_FAILED = "error: command failed to execute correctly"
 COMMIT_ABORTED = "Errors occurred, no packages were upgraded."
+#: How the ":: " lines end that are no reason: steps ("Synchronizing package databases..."), the
+#: questions pacman answers itself with --noconfirm ("Remove toolc? [y/N]") and list headings.
+_NOT_REASONS = ("...", "[y/N]", "[Y/n]", ":")
 #: What ``ash init --bootstrap arch`` installs from where, unless told otherwise.
 DEFAULT_MIRROR = "https://geo.mirror.pkgbuild.com/$repo/os/$arch"
 REPOSITORIES = ("core", "extra")
@@ -129,14 +132,15 @@ def host_pacman(
 def _reason(stderr: str, stdout: str) -> str:
     """pacman's reason for failing, in one line. Its last error names the step that failed ("failed
     to commit transaction (conflicting files)"); why is in an earlier error (a bad signature, a failed
-    download) or on stdout: the ":: " lines of a failed preparation, and the lines a failed commit
-    prints before :data:`COMMIT_ABORTED` (the first: "pkg: /path exists in filesystem (owned by x)")."""
+    download) or on stdout: the ":: " lines of a failed preparation (not its steps, questions and
+    headings: :data:`_NOT_REASONS`), and the lines a failed commit prints before
+    :data:`COMMIT_ABORTED` (the first: "pkg: /path exists in filesystem (owned by x)")."""
     errors = [line.removeprefix("error: ") for line in stderr.splitlines() if line.startswith("error: ")]
     if not errors:
         return stderr
     lines = stdout.splitlines()
     if errors[-1].startswith("failed to prepare transaction"):
-        why = [line[3:] for line in lines if line.startswith(":: ") and not line.endswith("...")]
+        why = [line[3:] for line in lines if line.startswith(":: ") and not line.rstrip().endswith(_NOT_REASONS)]
         return "; ".join(why) or errors[-1]
     if errors[-1].startswith("failed to commit transaction"):
         why = errors[:-1] + _commit_details(lines)

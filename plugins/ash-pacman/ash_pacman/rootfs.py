@@ -15,6 +15,8 @@ DEFAULTS = {
     "HookDir": "/etc/pacman.d/hooks/",
     "LogFile": "/var/log/pacman.log",
 }
+#: The options that name several directories, split at spaces as pacman splits them.
+LISTS = ("CacheDir", "HookDir")
 
 
 def options(config: Path) -> dict[str, str]:
@@ -32,7 +34,7 @@ def options(config: Path) -> dict[str, str]:
             continue
         key, sep, value = (part.strip() for part in line.partition("="))
         if section == "options" and sep and key in DEFAULTS:
-            given.setdefault(key, value)
+            given.setdefault(key, value.split()[0] if key in LISTS and value else value)
     return {**DEFAULTS, **given}
 
 
