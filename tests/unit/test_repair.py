@@ -1,6 +1,6 @@
 """Repairs of the tree against the snapshots on disk, on a store whose snapshots are plain
 directories (what repair() reads of them is their names; it deletes one only to finish a del),
-and the cycle detection for damaged tree files."""
+and the recovery of damaged tree files (salvage, loops, the previous version)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from ashcore.errors import AshError
-from ashcore.store.repair import _in_cycles, load_for_repair, repair
+from ashcore.store.repair import recover, repair
 from ashcore.store.store import Store
-from ashcore.store.tree import FORMAT, VERSION, Snapshot, Tree
+from ashcore.store.tree import FORMAT, VERSION, Snapshot, Tree, _parent_loops, salvage
 
 
 def make_tree(parents: dict[int, int | None], **fields) -> Tree:
@@ -63,13 +63,11 @@ def test_a_delete_interrupted_after_its_subvolume_went_is_finished_in_the_tree(t
     assert notes == ["finished deleting snapshot 2, which an interrupted ash had begun"], "not also 'forgot'"
 
 
-def test_snapshots_in_a_cycle_become_trees_of_their_own(tmp_path):
-    tree, notes = repair(store_with(tmp_path, 0, 1, 2, 3), make_tree({0: None, 1: 2, 2: 1, 3: 2}, next_id=4))
-    assert parents(tree) == {0: None, 1: None, 2: None, 3: 2}, "3 only led into the cycle: it keeps its parent"
-    assert notes == [
-        "snapshot 1 had a missing parent 2; it is now a tree of its own",
-        "snapshot 2 had a missing parent 1; it is now a tree of its own",
-    ]
+def test_a_parent_loop_is_broken_at_its_lowest_snapshot_when_the_file_is_read():
+    data = make_tree({0: None, 1: 2, 2: 1, 3: 2}, next_id=4).to_json()
+    tree, problems = salvage(data)
+    assert parents(tree) == {0: None, 1: None, 2: 1, 3: 2}, "3 only led into the loop: it keeps its parent"
+    assert problems == ["snapshots 1, 2 were each other's ancestors; 1 is now a tree of its own"]
 
 
 def test_a_snapshot_whose_parent_never_existed_becomes_a_tree_of_its_own(tmp_path):
@@ -92,46 +90,67 @@ def test_next_id_is_raised_above_every_snapshot(tmp_path):
     assert tree.next_id == 6
 
 
-@pytest.mark.parametrize("broken, said", [(False, ""), (True, " (the damaged one is kept as ash/tree.json.broken)")])
-def test_a_missing_tree_is_rebuilt_from_an_empty_store(tmp_path, broken, said):
-    store = store_with(tmp_path)
-    if broken:
-        store.state.mkdir()
-        (store.state / "tree.json.broken").write_text("{")
-    tree, notes = repair(store, None)
+def test_a_missing_tree_is_rebuilt_from_an_empty_store(tmp_path):
+    tree, notes = repair(store_with(tmp_path), None)
     assert tree == Tree(distro=None, next_id=1)
-    assert notes == [f"rebuilt the tree file from the snapshots on disk{said}"]
+    assert notes == ["rebuilt the tree file from the snapshots on disk"]
 
 
-def test_load_for_repair_of_a_missing_file_is_none(tmp_path):
-    assert load_for_repair(Store(tmp_path)) is None
+def test_recover_a_missing_file_without_a_previous_one_asks_for_a_rebuild(tmp_path):
+    assert recover(Store(tmp_path)) == (None, ["tree.json was missing"], False)
 
 
-@pytest.mark.parametrize("raw", [b"{", b'{"format": "other"}', b'{"format": "ash-tree", "version": 1}'])
-def test_load_for_repair_keeps_a_damaged_file_aside_and_asks_for_a_rebuild(tmp_path, raw):
+@pytest.mark.parametrize("raw", [b"{", b'{"format": "other"}', b"[]"])
+def test_recover_keeps_an_unreadable_file_aside_and_asks_for_a_rebuild(tmp_path, raw):
     store = Store(tmp_path)
     store.state.mkdir(parents=True)
     store.tree_file.write_bytes(raw)
-    assert load_for_repair(store) is None
-    assert (store.state / "tree.json.broken").read_bytes() == raw
+    tree, notes, sound = recover(store)
+    [kept] = store.state.glob("tree.json.broken-*")
+    assert (tree, sound, kept.read_bytes()) == (None, False, raw)
+    assert notes[0].startswith("tree.json was unreadable (") and notes[0].endswith(f"kept it as ash/{kept.name}")
 
 
-def test_load_for_repair_refuses_a_newer_file_and_keeps_it_as_it_is(tmp_path):
+def test_recover_takes_the_previous_version_of_an_unreadable_file(tmp_path):
+    store = Store(tmp_path)
+    store.state.mkdir(parents=True)
+    good = make_tree({0: None, 1: 0}, next_id=2, distro="debian")
+    store.save(good)
+    store.save(make_tree({0: None, 1: 0, 2: 1}, next_id=3, distro="debian"))  # the good one is now .prev
+    store.tree_file.write_bytes(b"{ torn")
+    tree, notes, sound = recover(store)
+    assert (tree, sound) == (good, False)
+    assert notes[-1] == "took the tree from ash/tree.json.prev, the version before the last change"
+
+
+def test_recover_salvages_a_damaged_file_entry_by_entry(tmp_path):
+    store = Store(tmp_path)
+    store.state.mkdir(parents=True)
+    data = make_tree({0: None, 1: 0, 2: 1}, next_id=3).to_json()
+    data["snapshots"][2]["parent"] = "one"
+    store.tree_file.write_text(json.dumps(data))
+    tree, notes, sound = recover(store)
+    assert (parents(tree), sound) == ({0: None, 1: 0, 2: None}, False)
+    assert notes[0] == "snapshot 2: the parent 'one' is not a snapshot number; it is now a tree of its own"
+    assert notes[1].startswith("kept the damaged tree file as ash/tree.json.broken-")
+
+
+def test_recover_refuses_a_newer_file_and_keeps_it_as_it_is(tmp_path):
     store = Store(tmp_path)
     store.state.mkdir(parents=True)
     raw = json.dumps({"format": FORMAT, "version": VERSION + 1, "snapshots": []}).encode()
     store.tree_file.write_bytes(raw)
     with pytest.raises(AshError, match="written by a newer ash"):
-        load_for_repair(store)
-    assert store.tree_file.read_bytes() == raw and not (store.state / "tree.json.broken").exists()
+        recover(store)
+    assert store.tree_file.read_bytes() == raw and not list(store.state.glob("tree.json.broken*"))
 
 
-def test_load_for_repair_reads_a_good_file(tmp_path):
+def test_recover_reads_a_good_file(tmp_path):
     store = Store(tmp_path)
     store.state.mkdir(parents=True)
     tree = make_tree({0: None, 1: 0}, next_id=2, distro="debian")
     store.save(tree)
-    assert load_for_repair(store) == tree
+    assert recover(store) == (tree, [], True)
 
 
 @pytest.mark.parametrize(
@@ -146,5 +165,7 @@ def test_load_for_repair_reads_a_good_file(tmp_path):
     ids=["acyclic", "self-parent", "pair-with-tail", "chain-into-loop", "two-loops", "walked-from-the-middle",
          "missing-parent"],
 )  # fmt: skip
-def test_in_cycles_finds_exactly_the_snapshots_on_a_loop(links, looping):
-    assert _in_cycles(make_tree(links)) == looping
+def test_parent_loops_are_exactly_the_snapshots_on_a_loop(links, looping):
+    loops = _parent_loops(make_tree(links))
+    assert {sid for loop in loops for sid in loop} == looping
+    assert all(len(set(loop)) == len(loop) for loop in loops), "each loop is listed once"

@@ -125,8 +125,14 @@ def test_to_json_lists_snapshots_by_number_under_the_format_header():
 
 
 def test_from_json_fills_in_optional_fields():
-    tree = Tree.from_json({"format": FORMAT, "version": VERSION, "snapshots": [{"id": "3", "parent": None}]})
+    tree = Tree.from_json({"format": FORMAT, "version": VERSION, "snapshots": [{"id": 3, "parent": None}]})
     assert tree == Tree(snapshots={3: Snapshot(3, None, "", False, "")}, distro=None, next_id=1, deleting=[])
+
+
+@pytest.mark.parametrize("raw", [{"id": "3"}, {"id": True}, {"id": -1}, {"id": 3, "parent": "2"}, {"id": 3, "mutable": 1}])
+def test_from_json_takes_numbers_and_flags_only_as_json_numbers_and_booleans(raw):
+    with pytest.raises(TreeFormatError):
+        Tree.from_json({"format": FORMAT, "version": VERSION, "snapshots": [raw]})
 
 
 @pytest.mark.parametrize(
