@@ -6,13 +6,35 @@ Every message ash prints about its own work goes through here, so that they all 
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
 import shlex
 import sys
 from collections.abc import Sequence
 
 from .errors import AshError
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_SURROGATE = re.compile(r"[\udc80-\udcff]")
+
+
+def unbytes(text: str) -> str:
+    """``text`` with the bytes that were not UTF-8 (kept by Python as surrogates) written as
+    ``\\xNN``: how ash records what it was given, so that it can always be printed and stored."""
+    return _SURROGATE.sub(lambda m: f"\\x{ord(m.group()) - 0xDC00:02x}", text)
+
+
+def printable(text: str) -> str:
+    """``text`` safe for a terminal: control characters (escape sequences, newlines) and bytes
+    that were not UTF-8 written as ``\\xNN``."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", unbytes(text))
+
+
+def interactive() -> bool:
+    """Whether a person can answer a question: standard input is open and is a terminal."""
+    return sys.stdin is not None and not sys.stdin.closed and sys.stdin.isatty()
 
 
 def debug_enabled() -> bool:
@@ -48,9 +70,19 @@ def say_error(error: BaseException, where: str = "") -> str:
         traceback.print_exception(error)
     message = error_message(error)
     print(f"ash: error: {where}{message}", file=sys.stderr)
-    if isinstance(error, AshError) and error.hint:
-        print(f"hint: {error.hint}", file=sys.stderr)
+    hint = error.hint if isinstance(error, AshError) else OS_HINTS.get(getattr(error, "errno", None) or 0)
+    if hint:
+        print(f"hint: {hint}", file=sys.stderr)
     return message
+
+
+#: What to do about the system errors a user can fix.
+OS_HINTS = {
+    errno.EROFS: "the filesystem is mounted read-only: remount it read-write, then try again",
+    errno.ENOSPC: "the filesystem is full: delete snapshots you do not need ('ash del'), then try again",
+    errno.EACCES: "run ash as root",
+    errno.EPERM: "run ash as the host's full root",
+}
 
 
 def log_command(argv: Sequence[str]) -> None:

@@ -554,3 +554,16 @@ def test_boot_through_a_link_boots_the_snapshots_own_kernel(system, tmp_path):
     assert f"/deploy/1-2/boot-real/vmlinuz-{KERNEL} " in cfg and f"/rootfs/snapshot-1/boot-real/vmlinuz-{KERNEL} " in cfg
     assert "9.9.9-host" not in cfg
     assert "# snapshot 2: no kernel with an initramfs" in cfg
+
+
+def test_the_fallback_deployments_snapshot_cannot_be_deleted(system):
+    """After a rollback the tree still holds what ``current`` names, and the menu's fallback boots."""
+    system("clone", "0")
+    system("clone", "0")
+    system("deploy", "1")
+    system("deploy", "2")
+    refused = system("del", "-y", "1", check=False)
+    assert refused.returncode == 2 and "it is the fallback deployment's snapshot" in refused.stderr
+    system("rollback")
+    assert system("current").stdout == "1\n"
+    assert {1, 2} <= system.ids()

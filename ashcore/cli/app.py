@@ -10,6 +10,7 @@ used, so the plain commands never pay for plugins.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,7 +20,8 @@ import typer
 from typer.core import TyperGroup
 
 from .. import __version__
-from ..store.store import Store
+from ..errors import UsageError
+from ..store.store import SNAPSHOT_HINT, Store
 
 if TYPE_CHECKING:
     from ..ops.system import System
@@ -45,7 +47,20 @@ class Builtin:
     def build(self, name: str):
         single = typer.Typer(add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False)
         single.command(name, **self.settings)(self.func)
-        return typer.main.get_command(single)
+        command = typer.main.get_command(single)
+        parse_args = command.parse_args
+
+        def parse(ctx, args):  # '-1' is a bad snapshot number, not an unknown option
+            try:
+                return parse_args(ctx, args)
+            except Exception as exc:  # click's NoSuchOption (typer vendors click in some versions)
+                option = getattr(exc, "option_name", None)
+                if type(exc).__name__ == "NoSuchOption" and option and re.fullmatch(r"-[0-9]+", option):
+                    raise UsageError(f"'{option}' is not a snapshot number", hint=SNAPSHOT_HINT) from None
+                raise
+
+        command.parse_args = parse
+        return command
 
     @property
     def summary(self) -> str:
@@ -131,9 +146,15 @@ class State:
             third_party=False if params.get("no_third_party") else None,
         )
 
+    def _check_sysroot(self) -> None:
+        if not self.sysroot.is_dir():
+            what = "does not exist" if not self.sysroot.exists() else "is not a directory"
+            raise UsageError(f"the system root {self.sysroot} {what}", hint="give --sysroot (or ASH_SYSROOT) the root directory of the system")
+
     @property
     def system(self) -> System:
         if self._system is None:
+            self._check_sysroot()
             from ..ops.system import System  # not needed (nor imported) by the read-only commands
 
             self._system = System(self.sysroot, allow_chroot=self.allow_chroot, third_party=self.third_party)
@@ -141,7 +162,10 @@ class State:
 
     @property
     def store(self) -> Store:
-        return self._system.store if self._system else Store(self.sysroot)
+        if self._system:
+            return self._system.store
+        self._check_sysroot()
+        return Store(self.sysroot)
 
 
 _STATE: State | None = None

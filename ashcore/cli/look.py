@@ -22,12 +22,15 @@ def tree_cmd(as_json: JsonOpt = False) -> None:
 def current_cmd(as_json: JsonOpt = False) -> None:
     """Print the number of the booted (or else the deployed) snapshot."""
     store = state().store
-    store.load()
+    tree = store.load()
     current = store.current()
     if as_json:
         emit_json({"current": current, "booted": store.booted(), "deployed": store.deployed()})
     elif current is None:
         raise AshError("no snapshot is booted or deployed yet", hint="deploy one with 'ash deploy <snapshot>'")
+    elif current not in tree:
+        raise AshError(f"snapshot {current}, which the system {'runs' if store.booted() == current else 'boots next'}, is no longer in the tree",
+                       hint="see 'ash check', then deploy a snapshot of the tree")  # fmt: skip
     else:
         print(current)
 

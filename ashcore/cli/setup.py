@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from ..console import interactive
 from ..errors import AshError, UsageError
 from .app import YesOpt, command, state
 
@@ -71,7 +71,7 @@ def setup_cmd(
         raise UsageError("say where to install: PARTITION DISK [ESP], or --image FILE")
     else:
         where = installer.Target.check(partition, disk, esp, firmware or ("uefi" if esp else "bios"))
-    ask = Questions(interactive=not yes and sys.stdin.isatty())
+    ask = Questions(interactive=not yes and interactive())
     if isinstance(where, installer.Target):
         ask.confirm(f"Erase {partition} and install ash there?", refuse_without=not yes)
     settings = installer.Settings(

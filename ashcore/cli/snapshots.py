@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from typing import Annotated
 
 import typer
 
+from ..console import interactive, unbytes
 from ..errors import AshError, UsageError
 from .app import DescOpt, Snap, YesOpt, command, state
 
@@ -17,7 +17,7 @@ def desc_cmd(snapshot: Snap, text: Annotated[list[str], typer.Argument(metavar="
     """Set the description of a snapshot."""
     s = state()
     with s.system.changing() as tree:
-        s.store.require(tree, snapshot).description = " ".join(text)
+        s.store.require(tree, snapshot).description = unbytes(" ".join(text))
         s.store.save(tree)
 
 
@@ -27,7 +27,7 @@ def _copy(snapshot: str, parent_of: Callable, description: Callable[[int], str])
     s = state()
     with s.system.changing() as tree:
         source = s.store.require(tree, snapshot).id
-        new = snapshots.copy(s.system, tree, source, parent_of(tree, source), description(source))
+        new = snapshots.copy(s.system, tree, source, parent_of(tree, source), unbytes(description(source)))
     print(new)
 
 
@@ -81,14 +81,13 @@ def del_cmd(snapshots_: Annotated[list[str], typer.Argument(metavar="SNAPSHOT...
 
     s = state()
     with s.system.changing() as tree:
-        roots = [s.store.require(tree, t).id for t in snapshots_]
-        doomed = sorted({d for r in roots for d in tree.subtree(r)})
+        doomed = snapshots.deletable(s.system, tree, [s.store.require(tree, t).id for t in snapshots_])
         if not yes:
-            if not sys.stdin.isatty():
+            if not interactive():
                 raise UsageError("refusing to delete without confirmation", hint="pass -y to delete without asking")
-            if not typer.confirm(f"Delete snapshot(s) {', '.join(map(str, doomed))}?", default=False):
+            if not typer.confirm(f"Delete snapshot(s) {', '.join(map(str, sorted(doomed)))}?", default=False):
                 raise AshError("nothing deleted")
-        for sid in snapshots.delete(s.system, tree, roots):
+        for sid in snapshots.delete(s.system, tree, doomed):
             print(f"deleted snapshot {sid}")
 
 

@@ -29,6 +29,7 @@ _AT_FDCWD = -100
 _RENAME_EXCHANGE = 1 << 1
 
 _libc = ctypes.CDLL(None, use_errno=True)
+NOT_BTRFS_HINT = "ash keeps its snapshots on a btrfs filesystem: put the store on one"
 
 
 def filesystem_type(path: Path) -> str:
@@ -95,6 +96,10 @@ def _ioctl(path: Path, request: int, arg: bytes | bytearray) -> bytes:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         return fcntl.ioctl(fd, request, arg)
+    except OSError as exc:
+        if exc.errno in (errno.ENOTTY, errno.EOPNOTSUPP):
+            raise AshError(f"{path} is not on a btrfs filesystem", hint=NOT_BTRFS_HINT) from None
+        raise
     finally:
         os.close(fd)
 

@@ -140,6 +140,8 @@ def sync(system: System, tree: Tree, root: int, *, upgrade: bool) -> TreeReport:
 def run_in(system: System, tree: Tree, sid: int, argv: Sequence[str]) -> int:
     """Run ``argv`` in a transaction on ``sid``; keep the change only if it exits 0."""
     refuse_base(sid, "change")
+    if not argv or not argv[0]:
+        raise UsageError("no command to run", hint="give the program and its arguments after the snapshot")
     status = 0
 
     class Discard(Exception):

@@ -51,22 +51,34 @@ def copy_tree(system: System, tree: Tree, source: int) -> int:
     return mapping[source]
 
 
-def delete(system: System, tree: Tree, roots: list[int]) -> list[int]:
-    """Delete snapshots and all their descendants; refuse the base, booted and deployed ones."""
+def deletable(system: System, tree: Tree, roots: list[int]) -> list[int]:
+    """The snapshots that deleting ``roots`` deletes (with their descendants, children first), or a
+    one-line refusal when one of them is the base or still boots: the running system, the default
+    deployment, or the fallback deployment that the boot menu and ``rollback`` go back to."""
     store = system.store
     doomed: list[int] = []
     for root in roots:
         doomed += [s for s in tree.subtree(root) if s not in doomed]
-    protected = {BASE: "the base snapshot", store.booted(): "booted", store.deployed(): "deployed"}
+    previous = store.deployments.load(quiet=True).previous
+    protected = {
+        BASE: "the base snapshot",
+        **({previous.snapshot: "the fallback deployment's snapshot (the boot menu and 'ash rollback' go back to it)"} if previous else {}),
+        **({sid: "deployed"} if (sid := store.deployed()) is not None else {}),
+        **({sid: "booted"} if (sid := store.booted()) is not None else {}),
+    }
     for sid in doomed:
         if sid in protected:
-            why = protected[sid]
             raise UsageError(
-                f"cannot delete snapshot {sid}: it is {why}"
+                f"cannot delete snapshot {sid}: it is {protected[sid]}"
                 + ("" if sid in roots else f" (a descendant of {', '.join(map(str, roots))})"),
                 hint=None if sid == BASE else "deploy another snapshot first",
             )
-    order = doomed[::-1]  # children before parents
+    return doomed[::-1]
+
+
+def delete(system: System, tree: Tree, order: list[int]) -> list[int]:
+    """Delete the snapshots ``order`` that :func:`deletable` gave, children before parents."""
+    store = system.store
     tree.deleting = order
     store.save(tree)  # from here on, a crash is finished by the next ash run (Store.repair)
     failpoint("delete:marked")

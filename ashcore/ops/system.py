@@ -4,6 +4,7 @@ it, and transactions (every change to a snapshot is made on a copy and committed
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,16 +24,40 @@ from ..store.tree import Tree
 if TYPE_CHECKING:
     from ..sandbox.chroot import Bind, Chroot
 
+CAP_SYS_ADMIN = 21  # linux/capability.h
+
 
 def in_chroot() -> bool:
-    """True when this process runs chrooted (its root differs from PID 1's, as systemd checks)."""
+    """True when this process runs chrooted, decided from what can be read, and True when nothing
+    can: its root differs from PID 1's (as systemd checks); where PID 1's root cannot be read (another
+    mount namespace, no CAP_SYS_PTRACE), its root is no mount point of its own mount table."""
     try:
         mine, init = os.stat("/"), os.stat("/proc/1/root")
+        return (mine.st_dev, mine.st_ino) != (init.st_dev, init.st_ino)
     except FileNotFoundError:
         return True  # no /proc: a bare chroot
     except OSError:
-        return False  # e.g. PID 1 lives in another mount namespace: we cannot tell
-    return (mine.st_dev, mine.st_ino) != (init.st_dev, init.st_ino)
+        pass
+    try:
+        with open("/proc/self/mountinfo") as f:
+            return not any(line.split()[4] == "/" for line in f)
+    except OSError:
+        return True
+
+
+def missing_privilege() -> str | None:
+    """Why this root process cannot make snapshots and mounts, or None when it can."""
+    try:
+        status = Path("/proc/self/status").read_text()
+        uid_map = Path("/proc/self/uid_map").read_text().split()
+    except OSError:
+        return "/proc is not mounted, so ash cannot tell what it may do"
+    found = re.search(r"^CapEff:\s*([0-9a-f]+)$", status, re.M)
+    if found is None or not int(found.group(1), 16) >> CAP_SYS_ADMIN & 1:
+        return "it runs as root without the capability CAP_SYS_ADMIN (in a container or a restricted service?)"
+    if uid_map[:3] != ["0", "0", "4294967295"]:
+        return "it runs as root of a user namespace, which may not change the host's btrfs subvolumes or mounts"
+    return None
 
 
 class System:
@@ -62,6 +87,8 @@ class System:
     def check_can_change(self) -> None:
         if os.geteuid() != 0:
             raise NeedsRoot("this command changes the system and needs root", hint="run it with sudo")
+        if (why := missing_privilege()) is not None:
+            raise NeedsRoot(f"this command changes the system, but {why}", hint="run ash as the host's full root")
         if not self.allow_chroot and in_chroot():
             raise AshError(
                 "ash is running inside a chroot, where it could damage the system",

@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..console import warn
+from ..console import printable, warn
 from ..errors import AshError, LockBusy, UsageError
 from ..fs.files import atomic_write
 from .deployments import Deployments
@@ -36,6 +36,7 @@ from .tree import NewerTreeFormat, Snapshot, Tree, TreeFormatError, salvage
 
 STORE_DIR = ".snapshots"
 PREVIOUS = "tree.json.prev"  # the tree file as it was before the last change
+SNAPSHOT_HINT = "see 'ash tree' for the snapshots"
 REPAIR_HINT = "repair it with 'ash check', which keeps every valid entry and a copy of the damaged file"
 _SNAPSHOT_RE = re.compile(r"snapshot-(\d+)")
 
@@ -164,7 +165,8 @@ class Store:
                     hint="wait for it to finish, then try again",
                 ) from None
             os.ftruncate(fd, 0)
-            os.pwrite(fd, f"pid {os.getpid()}: {' '.join(['ash', *sys.argv[1:]])[:200]}\n".encode(), 0)
+            command = printable(" ".join(["ash", *sys.argv[1:]]))[:200]
+            os.pwrite(fd, f"pid {os.getpid()}: {command}\n".encode(), 0)
             yield fd
         finally:
             os.close(fd)
@@ -172,14 +174,14 @@ class Store:
     # -- snapshot lookups ------------------------------------------------------------------------
     @staticmethod
     def parse_id(text: str) -> int:
-        if not re.fullmatch(r"\d{1,9}", text.strip()):
-            raise UsageError(f"'{text}' is not a snapshot number", hint="see 'ash tree' for the snapshots")
+        if not re.fullmatch(r"[0-9]{1,9}", text.strip()):
+            raise UsageError(f"{printable(text)!r} is not a snapshot number", hint=SNAPSHOT_HINT)
         return int(text)
 
     def require(self, tree: Tree, text: str | int) -> Snapshot:
         sid = text if isinstance(text, int) else self.parse_id(text)
         if sid not in tree:
-            raise UsageError(f"snapshot {sid} does not exist", hint="see 'ash tree' for the snapshots")
+            raise UsageError(f"snapshot {sid} does not exist", hint=SNAPSHOT_HINT)
         return tree[sid]
 
     # -- what is booted and deployed (see deployments.py) ----------------------------------------

@@ -11,6 +11,8 @@ from collections.abc import Iterator
 
 import attrs
 
+from ..console import printable
+
 FORMAT = "ash-tree"
 VERSION = 1
 BASE = 0
@@ -142,7 +144,7 @@ class Tree:
         while stack:
             snap, prefix, last = stack.pop()
             mark = "*" if snap.id == current else " "
-            desc = snap.description.splitlines()[0] if snap.description else ""
+            desc = printable(snap.description.splitlines()[0]) if snap.description else ""
             lines.append(f"{prefix}{'└── ' if last else '├── '}{snap.id}{mark}- {desc}".rstrip())
             kids = by_parent.get(snap.id, [])
             child_prefix = prefix + ("    " if last else "│   ")
