@@ -22,8 +22,9 @@ def big(store):
     tree = Store(store.sysroot).read_tree()[0]
     for sid in range(1, SNAPSHOTS + 1):
         parent = sid - 1 if sid % 3 else None
-        tree.add(Snapshot(id=sid, parent=parent, description=f"snapshot number {sid}"))
         btrfs.snapshot(store.snapshot(0), store.snapshot(sid), readonly=True)
+        transid = btrfs.content_transid(store.snapshot(sid))
+        tree.add(Snapshot(id=sid, parent=parent, description=f"snapshot number {sid}", transid=transid))
     tree.next_id = SNAPSHOTS + 1
     Store(store.sysroot).save(tree)
     return store

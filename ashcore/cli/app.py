@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -147,8 +148,13 @@ class State:
         )
 
     def _check_sysroot(self) -> None:
-        if not self.sysroot.is_dir():
-            what = "does not exist" if not self.sysroot.exists() else "is not a directory"
+        try:
+            what = None if stat.S_ISDIR(os.stat(self.sysroot).st_mode) else "is not a directory"
+        except FileNotFoundError:
+            what = "does not exist"
+        except OSError:  # e.g. not ours to look at: the command's own checks say so
+            return
+        if what:
             raise UsageError(f"the system root {self.sysroot} {what}", hint="give --sysroot (or ASH_SYSROOT) the root directory of the system")
 
     @property

@@ -23,6 +23,7 @@ _BTRFS_IOC_SNAP_CREATE_V2 = 0x50009417  # _IOW(0x94, 23, struct btrfs_ioctl_vol_
 _VOL_ARGS_V2 = struct.Struct("qQQ32x4040s")  # fd, transid, flags, (qgroup union), name
 _BTRFS_IOC_GET_SUBVOL_INFO = 0x81F8943C  # _IOR(0x94, 60, struct btrfs_ioctl_get_subvol_info_args), 504 bytes
 _UUID = slice(296, 312)  # after treeid, name[256], parent_id, dirid, generation, flags
+_CTRANSID = 344  # after uuid, parent_uuid and received_uuid
 _BTRFS_SUBVOL_RDONLY = 1 << 1
 _FIRST_FREE_OBJECTID = 256  # the inode number of every subvolume's root directory
 _AT_FDCWD = -100
@@ -123,6 +124,13 @@ def subvolume_uuid(path: Path) -> str:
     """The UUID of the subvolume at ``path``: a new one for every subvolume, so also for every
     snapshot a transaction commits in place of the old one."""
     return str(uuid.UUID(bytes=_ioctl(path, _BTRFS_IOC_GET_SUBVOL_INFO, bytes(504))[_UUID]))
+
+
+def content_transid(path: Path) -> int:
+    """The btrfs transaction that last changed the files of the subvolume at ``path`` (its
+    ``ctransid``). A snapshot inherits it from its source, and being snapshotted or having its
+    read-only flag set leaves it alone: only a change of its files moves it."""
+    return int(struct.unpack_from("Q", _ioctl(path, _BTRFS_IOC_GET_SUBVOL_INFO, bytes(504)), _CTRANSID)[0])
 
 
 def exchange(a: Path, b: Path) -> None:

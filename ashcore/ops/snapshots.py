@@ -31,7 +31,7 @@ def copy(system: System, tree: Tree, source: int, parent: int | None, descriptio
     store = system.store
     new = tree.allocate(*store.on_disk())
     mutable = tree[source].mutable or (parent is not None and tree[parent].mutable)
-    tree.add(Snapshot(id=new, parent=parent, description=description, mutable=mutable))
+    tree.add(Snapshot(id=new, parent=parent, description=description, mutable=mutable, transid=tree[source].transid))
     store.save(tree)
     failpoint("copy:saved")
     try:
@@ -102,6 +102,8 @@ def set_mutable(system: System, tree: Tree, sid: int, mutable: bool) -> None:
     if sid == BASE and mutable:
         raise UsageError("the base snapshot 0 cannot be made mutable", hint="clone it and change the clone")
     tree[sid].mutable = mutable
+    if not mutable:  # from now on its files are what they are now
+        tree[sid].transid = btrfs.content_transid(system.store.snapshot_path(sid))
     system.store.save(tree)
     failpoint("mutable:saved")
     btrfs.set_readonly(system.store.snapshot_path(sid), not mutable)
@@ -145,12 +147,14 @@ def _init_base(store: Store, source: Path | None, distro: str | None, fill) -> T
             raise UsageError(f"{source} is neither a directory nor an archive")
         detected = distro or osrelease.distro_id(work)
         btrfs.set_readonly(work, True)
+        btrfs.syncfs(work)
+        transid = btrfs.content_transid(work)
         os.rename(work, store.snapshot_path(BASE))
     except BaseException:
         btrfs.ensure_absent(work)
         raise
     tree = Tree(distro=detected)
-    tree.add(Snapshot(id=BASE, parent=None, description="base snapshot"))
+    tree.add(Snapshot(id=BASE, parent=None, description="base snapshot", transid=transid))
     store.save(tree)
     return tree
 

@@ -108,13 +108,14 @@ class System:
         with self.store.lock() as fd:
             self.lock_fd = fd
             try:
-                notes = repair.clean_leftovers(self.store)
+                notes, interrupted = repair.clean_leftovers(self.store)
                 if thorough:
                     found, damage, sound = repair.recover(self.store)
                 else:
                     found, damage, sound = self.store.load_sound(), [], True
-                tree, fixes = repair.repair(self.store, found, thorough=thorough)
-                if damage or fixes or thorough:
+                tree, fixes = repair.repair(self.store, found)
+                fixes += repair.check_snapshots(self.store, tree, thorough=thorough, interrupted=interrupted)
+                if notes or damage or fixes or thorough:
                     self.store.save(tree, keep_previous=sound)
                 self.repairs = notes + damage + fixes
                 for message in [] if thorough else self.repairs:
@@ -149,7 +150,6 @@ class System:
         """
         from ..sandbox.chroot import Chroot  # only changing commands pay for the sandbox machinery
 
-        snap = tree[snapshot_id]
         source, work = self.store.snapshot_path(snapshot_id), self.store.work_path(snapshot_id)
         btrfs.ensure_absent(work)
         if package_manager:
@@ -163,7 +163,7 @@ class System:
             self.plugins.chroot_enter(chroot)
             yield chroot
             chroot.close()
-            self._commit(work, source, readonly=not snap.mutable)
+            self._commit(tree, snapshot_id, work)
             self.boot_menu_stale = True
         except BaseException:
             try:
@@ -198,15 +198,20 @@ class System:
             )
         return found
 
-    @staticmethod
-    def _commit(work: Path, dest: Path, *, readonly: bool) -> None:
+    def _commit(self, tree: Tree, sid: int, work: Path) -> None:
+        """Make the working copy ``work`` snapshot ``sid``: read-only unless mutable, on disk, its
+        content recorded in the tree (a crash from here on leaves ``work``, which tells repair that
+        the record may be ahead of the snapshot), then exchanged with the snapshot in one step."""
         failpoint("tx:before-commit")
-        if readonly:
+        if not tree[sid].mutable:
             btrfs.set_readonly(work, True)
         failpoint("tx:readonly")
         btrfs.syncfs(work)
         failpoint("tx:synced")
-        btrfs.exchange(work, dest)  # the commit point
+        tree[sid].transid = btrfs.content_transid(work)
+        self.store.save(tree)
+        failpoint("tx:recorded")
+        btrfs.exchange(work, self.store.snapshot_path(sid))  # the commit point
         failpoint("tx:exchanged")
         btrfs.delete(work)  # now holds the old snapshot
         failpoint("tx:cleaned")

@@ -12,29 +12,30 @@ from .store import PREVIOUS, Store
 from .tree import BASE, NewerTreeFormat, Snapshot, Tree, TreeFormatError, salvage
 
 
-def clean_leftovers(store: Store) -> list[str]:
-    """Delete working copies and half-deleted snapshots left by an interrupted ash."""
+def clean_leftovers(store: Store) -> tuple[list[str], set[int]]:
+    """Delete working copies and half-deleted snapshots left by an interrupted ash; say what was
+    deleted, and return the snapshots whose transaction was interrupted."""
     notes: list[str] = []
     for stale in store.state.glob(".*.tmp-*"):  # atomic_write() interrupted before its rename
         stale.unlink()
     try:
         leftovers = sorted(n for n in os.listdir(store.rootfs) if n.startswith("."))
     except FileNotFoundError:
-        return notes
+        return notes, set()
+    interrupted = set()
     for name in leftovers:
         btrfs.ensure_absent(store.rootfs / name)
         kind, _, sid = name[1:].partition("-")
         what = {"work": "working copy", "trash": "half-deleted copy"}.get(kind, "leftover")
         notes.append(f"removed the {what} of snapshot {sid} left by an interrupted ash")
-    return notes
+        if kind == "work" and sid.isdigit():
+            interrupted.add(int(sid))
+    return notes, interrupted
 
 
-def repair(store: Store, tree: Tree | None, *, thorough: bool = False) -> tuple[Tree, list[str]]:
-    """Make the tree agree with the subvolumes on disk; say what was changed.
-
-    Every changing command runs the cheap checks; ``thorough`` (``ash check``) also compares
-    each snapshot's read-only flag with its mutability.
-    """
+def repair(store: Store, tree: Tree | None) -> tuple[Tree, list[str]]:
+    """Make the tree agree with the subvolumes on disk (which exist, which are being deleted, what
+    the base is); say what was changed."""
     notes: list[str] = []
     on_disk = store.on_disk()
     base = store.snapshot_path(BASE)
@@ -63,11 +64,6 @@ def repair(store: Store, tree: Tree | None, *, thorough: bool = False) -> tuple[
     if BASE in tree and (tree[BASE].mutable or tree[BASE].parent is not None):
         tree[BASE].mutable, tree[BASE].parent = False, None
         notes.append("snapshot 0 is the base: made it immutable and top-level again")
-    for snap in tree.snapshots.values() if thorough else ():
-        path = store.snapshot_path(snap.id)
-        if btrfs.is_readonly(path) == snap.mutable:
-            btrfs.set_readonly(path, not snap.mutable)
-            notes.append(f"set snapshot {snap.id} {'writable' if snap.mutable else 'read-only'} to match the tree")
     if tree.distro is None and base.is_dir():
         tree.distro = osrelease.distro_id(base)
     tree.next_id = max([tree.next_id, *(s + 1 for s in tree.snapshots)])
@@ -107,3 +103,34 @@ def _previous(store: Store, notes: list[str]) -> tuple[Tree | None, list[str], b
     except (OSError, ValueError, TreeFormatError):
         return None, notes, False
     return tree, [*notes, f"took the tree from ash/{PREVIOUS}, the version before the last change", *problems], False
+
+
+def check_snapshots(store: Store, tree: Tree, *, thorough: bool = False, interrupted: set[int] = frozenset()) -> list[str]:
+    """Every changing command checks that no immutable snapshot is writable (and makes it read-only
+    again); ``thorough`` (``ash check``) also makes writable the mutable ones that are not, and
+    reports the immutable snapshots whose files changed since ash committed them. ``interrupted``
+    are the snapshots whose transaction a crash cut short: their record is taken from the disk."""
+    notes: list[str] = []
+    for snap in tree.snapshots.values():
+        notes += _check_snapshot(store, snap, thorough=thorough, interrupted=snap.id in interrupted)
+    return notes
+
+
+def _check_snapshot(store: Store, snap: Snapshot, *, thorough: bool, interrupted: bool) -> list[str]:
+    """The read-only flag against the mutability, and (``thorough``) the files against the record."""
+    path = store.snapshot_path(snap.id)
+    readonly = btrfs.is_readonly(path)
+    notes = []
+    if readonly == snap.mutable and (not snap.mutable or thorough):
+        btrfs.set_readonly(path, not snap.mutable)
+        why = "" if snap.mutable else ", though it is immutable (changed outside ash?)"
+        notes.append(f"set snapshot {snap.id} {'writable' if snap.mutable else 'read-only'}{why}")
+    if snap.mutable:
+        return notes
+    actual = btrfs.content_transid(path) if thorough or interrupted else None
+    if interrupted or (thorough and snap.transid is None):
+        snap.transid = actual  # a commit cut short, or a tree from before ash kept this record
+    elif thorough and actual != snap.transid:
+        notes.append(f"snapshot {snap.id} has changed since ash committed it (outside ash): its files are not what"
+                     " ash made; delete it, or change it with ash to commit it anew")  # fmt: skip
+    return notes

@@ -29,10 +29,13 @@ class Snapshot:
     description: str = ""
     mutable: bool = False
     created: str = attrs.field(factory=now)
+    #: The btrfs transaction that last changed its files when ash made or committed it
+    #: (:func:`~ashcore.fs.btrfs.content_transid`); ``ash check`` compares. None: not known.
+    transid: int | None = None
 
     def to_json(self) -> dict:
         return {"id": self.id, "parent": self.parent, "description": self.description, "mutable": self.mutable,
-                "created": self.created}  # fmt: skip
+                "created": self.created, "transid": self.transid}  # fmt: skip
 
 
 class TreeFormatError(ValueError):
@@ -208,7 +211,11 @@ def _snapshot(raw: dict, problems: list[str]) -> Snapshot:
     """One entry of the snapshot list; a field of the wrong type is reset and named in ``problems``."""
     sid = raw["id"]
     fields = {"parent": raw.get("parent"), "description": raw.get("description", ""),
-              "mutable": raw.get("mutable", False), "created": raw.get("created", "")}  # fmt: skip
+              "mutable": raw.get("mutable", False), "created": raw.get("created", ""),
+              "transid": raw.get("transid")}  # fmt: skip
+    if fields["transid"] is not None and not (isinstance(fields["transid"], int) and not isinstance(fields["transid"], bool)):
+        problems.append(f"snapshot {sid}: the transaction number {fields['transid']!r} is not a number; forgotten")
+        fields["transid"] = None
     if fields["parent"] is not None and not _number(fields["parent"]):
         problems.append(f"snapshot {sid}: the parent {fields['parent']!r} is not a snapshot number; it is now a tree of its own")
         fields["parent"] = None
