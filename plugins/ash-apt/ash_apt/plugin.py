@@ -22,6 +22,7 @@ from ashcore.api import (
     Package,
     PackageManagerInfo,
     UsageError,
+    copy_into,
     hookimpl,
     in_root,
     run,
@@ -58,6 +59,7 @@ APT_GET = (
     "-o", "APT::Update::Error-Mode=any",          # an index that cannot be fetched fails the refresh
 )  # fmt: skip
 POLICY_RC_D = "usr/sbin/policy-rc.d"
+LISTS = "var/lib/apt/lists"  # apt's package indexes
 POLICY = "#!/bin/sh\n# Written by ash for one transaction: start no services.\nexit 101\n"
 
 # A Debian package name, then optionally apt's ":arch" and "=version" or "/release".
@@ -132,12 +134,23 @@ def ash_list_packages(root: Path) -> list[Package]:
 
 
 @hookimpl
-def ash_sync(chroot: Chroot, packages: Sequence[Package]) -> None:
-    """Install the parent's packages by name: ``sync`` has just upgraded the snapshot, so the parent's
-    versions are apt's candidates; after ``force-sync`` the child gets the current candidate rather
-    than an exact version the archive may no longer hold. Sync only adds: apt refuses rather than
+def ash_sync(chroot: Chroot, parent: Path, packages: Sequence[Package]) -> None:
+    """Install the parent's exact versions, as the parent's package indexes know them: those are
+    copied into the child first, so a child that never refreshed its own (or whose are older, after
+    ``force-sync``) finds them without fetching any index. Sync only adds: apt refuses rather than
     remove a package of the child's own that conflicts (``--no-remove``)."""
-    _install(chroot, [p.name for p in packages], "--no-remove")
+    lists = in_root(parent, LISTS)
+    if lists.is_dir():
+        target = in_root(chroot.root, LISTS)
+        target.mkdir(parents=True, exist_ok=True)
+        copy_into(lists, target, replace=True)
+    try:
+        apt_get(chroot, "install", "--no-remove", "--", *(f"{p.name}={p.version}" for p in packages))
+    except CommandFailed as exc:
+        if not any(sign in exc.message for sign in ("was not found", "Failed to fetch")):
+            raise
+        hint = "the parent's version cannot be had from the archive (gone, or unreachable): 'ash sync' the tree, which upgrades it"
+        raise AshError(exc.message, hint=hint) from None
 
 
 @hookimpl
@@ -187,7 +200,7 @@ def _install(chroot: Chroot, names: list[str], *options: str) -> None:
 
 def _has_indexes(root: Path) -> bool:
     try:
-        return any("_Packages" in entry.name for entry in os.scandir(in_root(root, "var/lib/apt/lists")))
+        return any("_Packages" in entry.name for entry in os.scandir(in_root(root, LISTS)))
     except FileNotFoundError:
         return False
 
