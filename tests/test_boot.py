@@ -20,10 +20,11 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from ash_testing import qemu
+from ash_testing.cli import ASH, Ash
+from ash_testing.require import require, require_root_tools
 
-from ashcore import qemu
 from ashcore.install import installer
-from ashcore.testing import ASH, Ash, require, require_root_tools
 
 pytestmark = [pytest.mark.slow, pytest.mark.root]
 

@@ -14,8 +14,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
-from ashcore.testing import ASH, env_with, make_plugin, pip_install, require_root_tools
+from ash_testing.cli import ASH
+from ash_testing.plugins import env_with, make_plugin, pip_install
+from ash_testing.require import require_root_tools
 
 pytestmark = pytest.mark.root
 

@@ -4,8 +4,7 @@ in a tree operation, whatever goes wrong in one snapshot stops no other."""
 from __future__ import annotations
 
 import pytest
-
-from ashcore.testing import TPM, env_with, make_plugin, pip_install
+from ash_testing.plugins import TPM, env_with, make_plugin, pip_install
 
 pytestmark = pytest.mark.root
 

@@ -11,9 +11,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from ash_testing.cli import ASH
+from ash_testing.require import require_root_tools
 
 from ashcore.install.disks import BlockDevice, Guard
-from ashcore.testing import ASH, require_root_tools
 
 pytestmark = pytest.mark.root
 

@@ -12,9 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
+from ash_testing.mounts import mounts_under
+from ash_testing.snapshots import digest
 
 from ashcore.fs import btrfs
-from ashcore.testing import digest, mounts_under
 
 
 def processes_inside(root: os.stat_result) -> list[int]:

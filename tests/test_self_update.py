@@ -16,9 +16,10 @@ import sysconfig
 from pathlib import Path
 
 import pytest
+from ash_testing.require import require
+from ash_testing.snapshots import digest
 
 from ashcore.install.selfcopy import LAUNCHER
-from ashcore.testing import digest, require
 
 pytestmark = pytest.mark.root
 

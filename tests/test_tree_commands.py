@@ -157,7 +157,7 @@ def test_init_from_an_archive(ash, busybox_root, tmp_path):
 
 
 def test_init_refuses_what_is_not_btrfs(tmp_path, busybox_root):
-    from ashcore.testing import Ash
+    from ash_testing.cli import Ash
 
     out = Ash(tmp_path)("init", "--from", busybox_root, check=False)
     assert out.returncode == 1

@@ -16,9 +16,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from ash_testing.cli import Ash
+from ash_testing.require import require_root_tools
 
 from ashcore.fs import btrfs
-from ashcore.testing import Ash, require_root_tools
 
 CACHE = Path(os.environ.get("ASH_TEST_CACHE", "/var/cache/ash-tests")).resolve()
 RELEASE, MIRROR = "bookworm", "http://deb.debian.org/debian"

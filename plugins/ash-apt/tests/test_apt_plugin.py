@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 from ash_apt import dpkgdb, plugin
+from ash_testing.require import require_root_tools
 
 from ashcore.api import Package
 from ashcore.errors import UsageError
 from ashcore.fs import btrfs
 from ashcore.sandbox.chroot import Chroot
-from ashcore.testing import require_root_tools
 
 
 def dpkg_status(root: Path) -> dict[str, tuple[str, str]]:

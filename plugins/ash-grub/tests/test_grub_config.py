@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 from ash_grub import config, osprober
+from ash_testing.require import require_root_tools
 
 from ashcore.api import BootTarget, DeployContext
-from ashcore.testing import require_root_tools
 
 UUID = "2561ac1c-074a-46fa-8e37-68315ba91838"
 

@@ -27,8 +27,8 @@ from pathlib import Path
 
 import attrs
 import pytest
-
-from ashcore.testing import Ash, require, require_root_tools
+from ash_testing.cli import Ash
+from ash_testing.require import require, require_root_tools
 
 REPO = "test"
 PACMAN_CONF = f"""\

@@ -13,7 +13,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from ashcore.testing import require
+from ash_testing.require import require
 
 # Scriptlets run by the snapshot's /bin/sh (busybox here).
 MARKER = 'post_install() {\n  echo "installed $1" > /var/lib/scripted-marker\n}\n'
