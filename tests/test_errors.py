@@ -42,17 +42,10 @@ FAILING = """\
 """
 
 
-def one_line(stderr: str) -> str:
-    lines = stderr.strip().splitlines()
-    assert len(lines) == 1, stderr
-    return lines[0]
-
-
 def test_file_error_in_a_command_is_one_line(ash, tmp_path, plugin_site):
     pip_install(make_plugin(tmp_path, "ash-writer", "ash_writer", WRITER, {"cli.py": WRITER_CLI}), plugin_site)
-    out = ash("write", "/nonexistent-dir/file", env=env_with(plugin_site), check=False)
-    assert out.returncode == 1
-    assert one_line(out.stderr) == "ash: error: No such file or directory: /nonexistent-dir/file"
+    error = ash.fail("write", "/nonexistent-dir/file", env=env_with(plugin_site), status=1, alone=True)
+    assert error == "ash: error: No such file or directory: /nonexistent-dir/file"
     debug = ash("--debug", "write", "/nonexistent-dir/file", env=env_with(plugin_site), check=False)
     assert debug.returncode == 1
     assert "Traceback" in debug.stderr and 'open(path, "w")' in debug.stderr

@@ -8,7 +8,6 @@ The snapshots are the busybox root plus the host's Debian python3 of the tested 
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from ash_testing.require import require
+from ash_testing.roots import copy_programs
 from ash_testing.snapshots import digest
 
 from ashcore.install.selfcopy import LAUNCHER
@@ -33,18 +33,13 @@ OFFLINE = {"PIP_CONFIG_FILE": os.devnull, "PIP_INDEX_URL": "http://127.0.0.1:9/"
 def python_root(busybox_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The busybox root with the host's python3 (same minor version as the tested ash), its standard
     library and every shared library it and its extension modules load."""
-    require(PYTHON.is_file() and shutil.which("ldd") is not None, f"needs {PYTHON} and ldd")
+    require(PYTHON.is_file(), f"needs {PYTHON}")
     root = tmp_path_factory.mktemp("python-root") / "root"
     shutil.copytree(busybox_root, root, symlinks=True)
     stdlib = Path("/usr/lib", PYTHON.name)
     shutil.copytree(stdlib, root / stdlib.relative_to("/"), symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(PYTHON, root / "usr/bin")
+    copy_programs(root, PYTHON, *(stdlib / "lib-dynload").glob("*.so"))
     (root / "usr/bin/python3").symlink_to(PYTHON.name)
-    for binary in (PYTHON, *(stdlib / "lib-dynload").glob("*.so")):
-        ldd = subprocess.run(["ldd", binary], capture_output=True, text=True, check=True).stdout
-        for library in re.findall(r"(/\S+) \(0x", ldd):
-            (root / library.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(library, root / library.lstrip("/"))
     return root
 
 

@@ -57,3 +57,19 @@ class Ash:
                 yield from walk(n["children"])
 
         return set(walk(self.tree_json()["tree"]))
+
+    def fail(self, *args: str, status: int | None = None, alone: bool = False, env: dict | None = None) -> str:
+        """Run an ash command that must fail (with ``status``, when given) and return its one
+        ``ash: error:`` line, checked to be the only one, with no traceback (and, if ``alone``,
+        nothing else on stderr)."""
+        proc = self(*args, check=False, env=env)
+        assert proc.returncode != 0 if status is None else proc.returncode == status, proc
+        errors = error_lines(proc)
+        assert len(errors) == 1 and "Traceback" not in proc.stderr, proc.stderr
+        assert not alone or proc.stderr.strip() == errors[0], proc.stderr
+        return errors[0]
+
+
+def error_lines(proc: subprocess.CompletedProcess[str]) -> list[str]:
+    """The ``ash: error:`` lines of a run's stderr."""
+    return [line for line in proc.stderr.splitlines() if line.startswith("ash: error:")]

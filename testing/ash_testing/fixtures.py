@@ -1,24 +1,27 @@
 """The fixtures, loaded into every pytest run by the ``pytest11`` entry point: real btrfs on a
 loop-mounted sparse image (one per session), a fresh sysroot per test, the real CLI against it, a
-tiny busybox root and a store made from it, and a directory for throwaway plugins."""
+tiny busybox root and a store made from it, a directory for throwaway plugins, and HTTP servers."""
 
 from __future__ import annotations
 
 import itertools
 import os
-import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from .cli import Ash
+from .http import Server
 from .mounts import mounts_under
 from .require import require, require_root_tools
+from .roots import busybox_tree
 
 _counter = itertools.count()
+#: the busybox root's commands (not all of busybox's: its ``ash`` is a shell)
+APPLETS = ("sh", "touch", "ls", "cat", "echo", "true", "false", "sleep", "mkdir", "rm", "printf", "id", "env")
 
 
 @pytest.fixture(scope="session")
@@ -63,17 +66,8 @@ def sysroot(btrfs_mount: Path) -> Iterator[Path]:
 @pytest.fixture(scope="session")
 def busybox_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny root filesystem (static busybox, os-release ID=testos) for tests of the core."""
-    busybox = shutil.which("busybox")
-    require(busybox is not None, "needs busybox (apt-get install busybox-static)")
-    root = tmp_path_factory.mktemp("busybox-root")
-    for d in ("bin", "etc", "root", "usr/bin", "var/lib"):
-        (root / d).mkdir(parents=True, exist_ok=True)
-    shutil.copy(busybox, root / "bin/busybox")
-    for applet in ("sh", "touch", "ls", "cat", "echo", "true", "false", "sleep", "mkdir", "rm", "printf", "id", "env"):
-        (root / "bin" / applet).symlink_to("busybox")
-    (root / "etc/os-release").write_text('ID=testos\nNAME="ash test OS"\n')
-    (root / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
-    return root
+    return busybox_tree(tmp_path_factory.mktemp("busybox-root"), 'ID=testos\nNAME="ash test OS"\n', applets=APPLETS,
+                        dirs=("var/lib",))  # fmt: skip
 
 
 @pytest.fixture
@@ -95,3 +89,18 @@ def plugin_site(tmp_path: Path) -> Path:
     path = tmp_path / "site"
     path.mkdir()
     return path
+
+
+@pytest.fixture
+def http_server() -> Iterator[Callable[[Path], Server]]:
+    """Serve a directory over HTTP on 127.0.0.1 until the test ends: ``http_server(path)`` is a
+    :class:`~ash_testing.http.Server`."""
+    servers: list[Server] = []
+
+    def serve(directory: Path) -> Server:
+        servers.append(Server(directory))
+        return servers[-1]
+
+    yield serve
+    for server in servers:
+        server.stop()
