@@ -19,12 +19,12 @@ from pathlib import Path
 import pytest
 from ash_testing import qemu
 from ash_testing.cli import ASH, Ash
-from ash_testing.require import require, require_root_tools
+from ash_testing.require import require
 from ash_testing.roots import CACHE, cached_root
 
 from ashcore.install import installer
 
-pytestmark = [pytest.mark.slow, pytest.mark.root]
+pytestmark = pytest.mark.slow
 
 RELEASE = "bookworm"
 PACKAGE = "ash-hello"
@@ -32,9 +32,9 @@ BOOT_TIMEOUT = 900  # seconds; a boot takes 30-120 s under TCG, depending on the
 
 
 @pytest.fixture(scope="session")
-def debian_base() -> Path:
+def debian_base(root_tools) -> Path:
     """A bootable Debian root as a tarball, cached between runs (keyed by release and packages)."""
-    require_root_tools("debootstrap", "zstd", "qemu-system-x86_64", "sfdisk", "partx", "mkfs.vfat", "mcopy")
+    root_tools("debootstrap", "zstd", "qemu-system-x86_64", "sfdisk", "partx", "mkfs.vfat", "mcopy")
     require(Path(qemu.OVMF_CODE).exists(), "needs ovmf")
     from ash_apt.plugin import BOOT_PACKAGES as packages  # what bootable=True adds
 

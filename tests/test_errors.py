@@ -3,10 +3,7 @@ in a tree operation, whatever goes wrong in one snapshot stops no other."""
 
 from __future__ import annotations
 
-import pytest
 from ash_testing.plugins import TPM, env_with, make_plugin, pip_install
-
-pytestmark = pytest.mark.root
 
 #: A plugin command that fails to write a file, as a bug-free command may (a full or missing disk).
 WRITER = """\

@@ -21,8 +21,6 @@ from ash_testing.snapshots import digest
 
 from ashcore.install.selfcopy import LAUNCHER
 
-pytestmark = pytest.mark.root
-
 REPO = Path(__file__).resolve().parents[1]
 PYTHON = Path("/usr/bin/python{}.{}".format(*sys.version_info))
 #: pip configured with nothing but an index where nothing answers

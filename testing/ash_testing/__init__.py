@@ -2,6 +2,7 @@
 point) and the helpers its fixtures are made of. None of it is ever copied onto a system.
 
 * :mod:`~ash_testing.fixtures`: real btrfs on a loop device, fresh sysroots and stores, the CLI;
+* :mod:`~ash_testing.markers`: ``root`` and ``slow``, and ``root`` put on what needs it by its fixtures;
 * :mod:`~ash_testing.require`: skip a test that lacks root or a tool, but fail it when ``CI`` is set;
 * :mod:`~ash_testing.cli`: :class:`~ash_testing.cli.Ash`, the real ``ash`` in a subprocess, and its
   failures in one ``ash: error:`` line;

@@ -1,6 +1,7 @@
-"""The fixtures, loaded into every pytest run by the ``pytest11`` entry point: real btrfs on a
-loop-mounted sparse image (one per session), a fresh sysroot per test, the real CLI against it, a
-tiny busybox root and a store made from it, a directory for throwaway plugins, and HTTP servers."""
+"""The fixtures, loaded into every pytest run by the ``pytest11`` entry point: root and its tools,
+real btrfs on a loop-mounted sparse image (one per session), a fresh sysroot per test, the real CLI
+against it, a tiny busybox root and a store made from it, a directory for throwaway plugins, and
+HTTP servers."""
 
 from __future__ import annotations
 
@@ -25,9 +26,17 @@ APPLETS = ("sh", "touch", "ls", "cat", "echo", "true", "false", "sleep", "mkdir"
 
 
 @pytest.fixture(scope="session")
-def btrfs_mount(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A real btrfs filesystem on a loop-mounted sparse image, shared by the whole session."""
+def root_tools() -> Callable[..., None]:
+    """Root, btrfs's tools and loop devices: every fixture that needs them depends on this one, which
+    marks its tests ``root``. It returns :func:`~ash_testing.require.require_root_tools`, to ask for
+    more tools."""
     require_root_tools()
+    return require_root_tools
+
+
+@pytest.fixture(scope="session")
+def btrfs_mount(root_tools: Callable[..., None], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A real btrfs filesystem on a loop-mounted sparse image, shared by the whole session."""
     base = tmp_path_factory.mktemp("btrfs")
     image, mnt = base / "fs.img", base / "mnt"
     mnt.mkdir()

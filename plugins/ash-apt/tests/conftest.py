@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from ash_testing.cli import Ash
 from ash_testing.http import Server
-from ash_testing.require import require_root_tools
 from ash_testing.roots import CACHE, cached_root
 
 RELEASE, MIRROR = "bookworm", "http://deb.debian.org/debian"
@@ -19,16 +18,17 @@ DEBOOTSTRAP_CACHE = CACHE / "debootstrap"  # downloaded .debs, reused by every d
 
 
 @pytest.fixture(scope="session")
-def debootstrap_cache() -> Path:
+def debootstrap_cache(root_tools: Callable[..., None]) -> Path:
     """Where debootstrap keeps the .debs it downloaded, between test runs."""
+    root_tools("debootstrap")
     DEBOOTSTRAP_CACHE.mkdir(parents=True, exist_ok=True)
     return DEBOOTSTRAP_CACHE
 
 
 @pytest.fixture(scope="session")
-def minbase_tarball() -> Path:
+def minbase_tarball(root_tools: Callable[..., None]) -> Path:
     """Debian minbase as a zstd tarball in the persistent cache, debootstrapped only when missing."""
-    require_root_tools("debootstrap", "zstd", "dpkg-deb", "apt-ftparchive")
+    root_tools("debootstrap", "zstd", "dpkg-deb", "apt-ftparchive")
 
     def debootstrap(root: Path) -> None:
         DEBOOTSTRAP_CACHE.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from ash_apt import dpkgdb, plugin
 from ash_testing.cli import error_lines
-from ash_testing.require import require_root_tools
 from ash_testing.snapshots import fingerprint
 
 from ashcore.api import Package
@@ -384,7 +383,6 @@ def test_init_bootstrap_refuses_bad_arguments(ash, option, value):
 
 @pytest.mark.slow
 def test_init_bootstrap_debian(ash, debootstrap_cache):
-    require_root_tools("debootstrap")
     ash("init", "--bootstrap", "debian", "--release", "bookworm", "--mirror", "http://deb.debian.org/debian",
         "--variant", "minbase", "--include", "hello", "--cache-dir", debootstrap_cache, timeout=1800)  # fmt: skip
     base = ash.snapshot(0)

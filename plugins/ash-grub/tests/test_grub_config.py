@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 from ash_grub import config, osprober
-from ash_testing.require import require_root_tools
 
 from ashcore.api import BootTarget, DeployContext
 
@@ -173,9 +172,9 @@ OS_PROBER_DOUBLE = "#!/bin/sh\necho '{device}:Other OS 11:Other:chain'\necho '/d
 
 
 @pytest.fixture
-def other_os(tmp_path):
+def other_os(tmp_path, root_tools):
     """A loop device holding an ext2 filesystem: the "other system" os-prober finds."""
-    require_root_tools("mkfs.ext2", "blkid")
+    root_tools("mkfs.ext2", "blkid")
     image = tmp_path / "other.img"
     with open(image, "wb") as f:
         f.truncate(8 << 20)

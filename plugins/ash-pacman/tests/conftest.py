@@ -25,7 +25,7 @@ import attrs
 import pytest
 from ash_testing.cli import Ash
 from ash_testing.http import Server
-from ash_testing.require import require, require_root_tools
+from ash_testing.require import require
 from ash_testing.roots import busybox_tree, copy_programs
 
 REPO = "test"
@@ -118,8 +118,8 @@ class Repo:
 
 
 @pytest.fixture
-def repo(tmp_path: Path) -> Repo:
-    require_root_tools("pacman", "repo-add")
+def repo(tmp_path: Path, root_tools: Callable[..., None]) -> Repo:
+    root_tools("pacman", "repo-add")
     return Repo(tmp_path / "repo")
 
 
