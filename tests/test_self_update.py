@@ -8,10 +8,12 @@ The snapshots are the busybox root plus the host's Debian python3 of the tested 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
 import sysconfig
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -120,6 +122,21 @@ def test_self_update_from_a_checkout(ash, python_root):
     assert "ashcore/cli/main.py,," in (info / "RECORD").read_text().splitlines()  # what the next self-update copies
     assert not (info / "direct_url.json").exists() and not list(site.glob("__editable__*"))
     assert ash("run", sid, "ash", "--version").stdout == "ash 0.1.0\n"
+
+
+def test_self_update_copies_only_runtime_code(ash, python_root):
+    """The tested environment also holds ash-testing and pytest (installed like ashcore, from this
+    checkout): neither lands on the system, nor any test module, and ashcore's metadata asks for neither."""
+    assert not [r for r in metadata.requires("ashcore") or () if re.match(r"ash[-_]testing|pytest", r)]
+    ash("init", "--from", python_root)
+    sid = ash("clone", "0").stdout.strip()
+    ash("self-update", sid, env=OFFLINE)
+    site = ash.snapshot(int(sid)) / "usr/lib/ash/site"
+    names = {p.name.split("-")[0] for p in site.iterdir()}
+    assert {"ashcore", "ash_grub"} <= names  # testos needs no package manager plugin, and ash-grub deploys
+    assert not names & {"ash_testing", "ash_apt", "ash_pacman", "pytest", "_pytest", "iniconfig"}, sorted(names)
+    ours = [p for package in ("ashcore", "ash_grub") for p in (site / package).rglob("*.py")]
+    assert not [p for p in ours if p.name in ("testing.py", "qemu.py") or "tests" in p.parts]
 
 
 def test_self_update_writes_through_links_only_inside_the_snapshot(ash, python_root, tmp_path):
