@@ -48,8 +48,7 @@ def disk(tmp_path, root_tools):
 
 
 @pytest.fixture
-def other_disk(tmp_path, root_tools):
-    root_tools("sfdisk", "partx")
+def other_disk(tmp_path):
     image = tmp_path / "other.img"
     with open(image, "wb") as f:
         f.truncate(4 << 30)
