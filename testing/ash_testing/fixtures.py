@@ -75,8 +75,8 @@ def sysroot(btrfs_mount: Path) -> Iterator[Path]:
 @pytest.fixture(scope="session")
 def busybox_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny root filesystem (static busybox, os-release ID=testos) for tests of the core."""
-    return busybox_tree(tmp_path_factory.mktemp("busybox-root"), 'ID=testos\nNAME="ash test OS"\n', applets=APPLETS,
-                        dirs=("var/lib",))  # fmt: skip
+    root = tmp_path_factory.mktemp("busybox-root")
+    return busybox_tree(root, 'ID=testos\nNAME="ash test OS"\n', applets=APPLETS, dirs=("var/lib",))
 
 
 @pytest.fixture
