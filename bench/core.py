@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -25,6 +24,8 @@ import tempfile
 import time
 from contextlib import ExitStack
 from pathlib import Path
+
+from ash_testing.roots import busybox_tree
 
 from ashcore.fs import btrfs
 from ashcore.store.store import Store
@@ -55,17 +56,6 @@ def install_ash(venv: Path) -> str:
     return str(venv / "bin/ash")
 
 
-def busybox_root(where: Path) -> Path:
-    root = where / "root"
-    (root / "bin").mkdir(parents=True)
-    (root / "etc").mkdir()
-    shutil.copy(shutil.which("busybox"), root / "bin/busybox")
-    for applet in ("sh", "true"):
-        (root / "bin" / applet).symlink_to("busybox")
-    (root / "etc/os-release").write_text("ID=benchos\n")
-    return root
-
-
 def populate(store: Store, count: int) -> None:
     """Grow the store to ``count`` snapshots (a tree of 10 trees of 100) without going through the CLI."""
     tree = store.load()
@@ -91,7 +81,8 @@ def main() -> None:
         subprocess.run(["mount", "-o", "loop", image, mnt], check=True)
         stack.callback(subprocess.run, ["umount", mnt], check=True)
         ash, python = [ash_bin, "--sysroot", str(mnt)], str(tmp / "venv/bin/python")
-        subprocess.run([*ash, "init", "--from", busybox_root(tmp)], check=True, stdout=subprocess.DEVNULL)
+        base = busybox_tree(tmp / "root", "ID=benchos\n", applets=("sh", "true"))
+        subprocess.run([*ash, "init", "--from", base], check=True, stdout=subprocess.DEVNULL)
         store = Store(mnt)
         populate(store, SNAPSHOTS)
         subprocess.run([*ash, "tree"], check=True, stdout=subprocess.DEVNULL)  # warm caches

@@ -9,7 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-from ashcore import qemu
+from ash_testing import qemu
+
 from ashcore.install import installer
 
 ASH = [sys.executable, "-m", "ashcore"]

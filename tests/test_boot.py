@@ -11,58 +11,44 @@ the guest also runs ``ash etc-update`` and ``ash deploy`` itself.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
-import os
 import subprocess
-import tempfile
 from pathlib import Path
 
 import pytest
+from ash_testing import qemu
+from ash_testing.cli import ASH, Ash
+from ash_testing.require import require
+from ash_testing.roots import CACHE, cached_root
 
-from ashcore import qemu
 from ashcore.install import installer
-from ashcore.testing import ASH, Ash, require, require_root_tools
 
-pytestmark = [pytest.mark.slow, pytest.mark.root]
+pytestmark = pytest.mark.slow
 
-CACHE = Path(os.environ.get("ASH_TEST_CACHE", "/var/cache/ash-tests"))
 RELEASE = "bookworm"
 PACKAGE = "ash-hello"
 BOOT_TIMEOUT = 900  # seconds; a boot takes 30-120 s under TCG, depending on the host's load
 
 
 @pytest.fixture(scope="session")
-def debian_base() -> Path:
+def debian_base(root_tools) -> Path:
     """A bootable Debian root as a tarball, cached between runs (keyed by release and packages)."""
-    require_root_tools("debootstrap", "zstd", "qemu-system-x86_64", "sfdisk", "partx", "mkfs.vfat", "mcopy")
+    root_tools("debootstrap", "zstd", "qemu-system-x86_64", "sfdisk", "partx", "mkfs.vfat", "mcopy")
     require(Path(qemu.OVMF_CODE).exists(), "needs ovmf")
     from ash_apt.plugin import BOOT_PACKAGES as packages  # what bootable=True adds
 
     key = hashlib.sha256(" ".join([RELEASE, *packages]).encode()).hexdigest()[:12]
-    tarball = CACHE / f"debian-{RELEASE}-{key}.tar.zst"
-    CACHE.mkdir(parents=True, exist_ok=True)
-    with open(CACHE / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # another test run may be building it
-        if not tarball.exists():
-            _bootstrap(tarball, packages)
-    return tarball
+    return cached_root(f"debian-{RELEASE}-{key}", _bootstrap)
 
 
-def _bootstrap(tarball: Path, packages: tuple[str, ...]) -> None:
+def _bootstrap(root: Path) -> None:
+    """Debian through the apt plugin's bootstrap hook, with what it adds to make a base bootable."""
     from ashcore.api import BootstrapOptions
     from ashcore.hooks.manager import Plugins
 
-    del packages  # the plugin adds them itself (they make the cache key)
     options = BootstrapOptions(distro="debian", release=RELEASE, variant="minbase", bootable=True, cache_dir=CACHE / "debs")
-    with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
-        root, partial = Path(tmp, "root"), Path(tmp, "base.tar.zst")
-        root.mkdir()
-        Plugins.load().bootstrap("apt", root, options)
-        subprocess.run(["tar", "--zstd", "--create", "--numeric-owner", "--xattrs", "--xattrs-include=*", "--acls",
-                        "--file", partial, "--directory", root, "."], check=True)  # fmt: skip
-        partial.rename(tarball)
+    Plugins.load().bootstrap("apt", root, options)
 
 
 @pytest.fixture(scope="session")

@@ -16,10 +16,12 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
+from ash_testing.cli import Ash
+from ash_testing.plugins import TPM, env_with, make_plugin, pip_install
+from ash_testing.snapshots import digest
 
 from ashcore.fs import btrfs
 from ashcore.fs.files import in_root
-from ashcore.testing import TPM, Ash, digest, env_with, make_plugin, pip_install
 
 KERNEL = "6.1.0-9-amd64"
 

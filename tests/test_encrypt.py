@@ -14,10 +14,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from ash_testing.cli import ASH
+from ash_testing.plugins import env_with, make_plugin, pip_install
 
-from ashcore.testing import ASH, env_with, make_plugin, pip_install, require_root_tools
-
-pytestmark = pytest.mark.root
+pytestmark = pytest.mark.usefixtures("root_tools")  # ash setup needs root before it checks anything
 
 DM_CRYPT_STANDIN = """\
     import json, os, subprocess
@@ -40,8 +40,8 @@ def setup(*args, env: dict) -> subprocess.CompletedProcess[str]:
                           stdin=subprocess.DEVNULL, env={**os.environ, **env})  # fmt: skip
 
 
-def test_hook_ash_encrypt(tmp_path, busybox_root, plugin_site):
-    require_root_tools("sfdisk", "partx", "blkid")
+def test_hook_ash_encrypt(tmp_path, busybox_root, plugin_site, root_tools):
+    root_tools("sfdisk", "partx", "blkid")
     pip_install(make_plugin(tmp_path, "ash-dmcrypt-standin", "ash_dmcrypt_standin", DM_CRYPT_STANDIN), plugin_site)
     opened, record = tmp_path / "opened.img", tmp_path / "record.json"
     with open(opened, "wb") as f:

@@ -3,11 +3,7 @@ in a tree operation, whatever goes wrong in one snapshot stops no other."""
 
 from __future__ import annotations
 
-import pytest
-
-from ashcore.testing import TPM, env_with, make_plugin, pip_install
-
-pytestmark = pytest.mark.root
+from ash_testing.plugins import TPM, env_with, make_plugin, pip_install
 
 #: A plugin command that fails to write a file, as a bug-free command may (a full or missing disk).
 WRITER = """\
@@ -43,17 +39,10 @@ FAILING = """\
 """
 
 
-def one_line(stderr: str) -> str:
-    lines = stderr.strip().splitlines()
-    assert len(lines) == 1, stderr
-    return lines[0]
-
-
 def test_file_error_in_a_command_is_one_line(ash, tmp_path, plugin_site):
     pip_install(make_plugin(tmp_path, "ash-writer", "ash_writer", WRITER, {"cli.py": WRITER_CLI}), plugin_site)
-    out = ash("write", "/nonexistent-dir/file", env=env_with(plugin_site), check=False)
-    assert out.returncode == 1
-    assert one_line(out.stderr) == "ash: error: No such file or directory: /nonexistent-dir/file"
+    error = ash.fail("write", "/nonexistent-dir/file", env=env_with(plugin_site), status=1, alone=True)
+    assert error == "ash: error: No such file or directory: /nonexistent-dir/file"
     debug = ash("--debug", "write", "/nonexistent-dir/file", env=env_with(plugin_site), check=False)
     assert debug.returncode == 1
     assert "Traceback" in debug.stderr and 'open(path, "w")' in debug.stderr

@@ -1,6 +1,6 @@
 """Every hook the core calls, exercised through a real plugin distribution installed with pip.
 
-The plugin ("tpm", ``ashcore.testing.TPM``) is a minimal package manager for the busybox test root:
+The plugin ("tpm", ``ash_testing.plugins.TPM``) is a minimal package manager for the busybox test root:
 its database is one file per package under /var/lib/tpm. It lets these tests check what the core does around the
 hooks (which plugin is called, transactions, tree order, failure reports); the real package
 managers are tested with their plugins (plugins/ash-apt, plugins/ash-pacman).
@@ -14,10 +14,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from ash_testing.cli import Ash
+from ash_testing.plugins import TPM, env_with, make_plugin, pip_install
+from ash_testing.snapshots import digest
 
 from ashcore.fs import btrfs
 from ashcore.hooks import specs as hookspecs
-from ashcore.testing import TPM, Ash, digest, env_with, make_plugin, pip_install
 
 
 @pytest.fixture

@@ -11,11 +11,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from ash_testing.cli import ASH
 
 from ashcore.install.disks import BlockDevice, Guard
-from ashcore.testing import ASH, require_root_tools
 
-pytestmark = pytest.mark.root
+pytestmark = pytest.mark.usefixtures("root_tools")  # ash setup needs root before it checks anything
 
 
 def ash(*args, **kwargs) -> subprocess.CompletedProcess[str]:
@@ -35,9 +35,9 @@ def fingerprint(device: Path) -> str:
 
 
 @pytest.fixture
-def disk(tmp_path):
+def disk(tmp_path, root_tools):
     """A 6 GiB loop-device disk: partition 1 of 4 GiB, partition 2 of 1 GiB (sparse)."""
-    require_root_tools("sfdisk", "partx", "blkid")
+    root_tools("sfdisk", "partx", "blkid")
     image = tmp_path / "disk.img"
     with open(image, "wb") as f:
         f.truncate(6 << 30)
@@ -90,8 +90,8 @@ def test_refuses_a_disk_in_use(disk, tmp_path, busybox_root):
         subprocess.run(["umount", mnt], check=True)
 
 
-def test_refuses_an_esp_on_another_disk(disk, other_disk, busybox_root):
-    require_root_tools("mkfs.vfat")
+def test_refuses_an_esp_on_another_disk(disk, other_disk, busybox_root, root_tools):
+    root_tools("mkfs.vfat")
     loop, (p1, _) = disk
     _, (q1,) = other_disk
     subprocess.run(["mkfs.vfat", "-F", "32", q1], check=True, capture_output=True)
@@ -130,10 +130,10 @@ def test_refuses_bad_images(tmp_path, busybox_root):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["taken.img"]
 
 
-def test_failed_install_leaves_nothing_behind(tmp_path, busybox_root):
+def test_failed_install_leaves_nothing_behind(tmp_path, busybox_root, root_tools):
     """A base without python3 cannot carry ash: the installer stops, removes the image it made, and
     leaves no loop device or mount behind."""
-    require_root_tools("sfdisk", "partx")
+    root_tools("sfdisk", "partx")
     image = tmp_path / "bad.img"
     out = ash("setup", "--image", image, "--size", "3G", "--from", busybox_root, "-y")
     assert out.returncode == 1 and "the new system has no python3" in out.stderr, out

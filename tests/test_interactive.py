@@ -8,10 +8,6 @@ import re
 import select
 import time
 
-import pytest
-
-pytestmark = pytest.mark.root
-
 
 def talk(argv: list[str], line: str, prompt: bytes = b"# ", timeout: float = 60) -> tuple[int, str]:
     """Run ``argv`` on a new pseudo-terminal; type ``line`` once ``prompt`` shows; return its exit

@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ashcore.testing import require
+from ash_testing.require import require
 
 ROOT = Path(__file__).resolve().parents[1]
 

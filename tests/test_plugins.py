@@ -7,8 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-
-from ashcore.testing import env_with, make_plugin, pip_install
+from ash_testing.plugins import env_with, make_plugin, pip_install
 
 HELLO = """\
     from ashcore.api import hookimpl

@@ -12,9 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
+from ash_testing.mounts import mounts_under
+from ash_testing.snapshots import digest
 
 from ashcore.fs import btrfs
-from ashcore.testing import digest, mounts_under
 
 
 def processes_inside(root: os.stat_result) -> list[int]:
@@ -102,9 +103,10 @@ def test_sigkill_while_toggling_mutability(store):
     assert not btrfs.is_readonly(store.snapshot(1))
 
 
-def start_a_long_command(store) -> tuple[subprocess.Popen, os.stat_result]:
-    """``ash run 1`` of a command that sleeps, once it runs; and the root of its working copy."""
-    proc = store.popen("run", "1", "sh", "-c", "touch /started; sleep 600", stdout=subprocess.DEVNULL)
+def start_a_long_command(store, seconds: int = 600) -> tuple[subprocess.Popen, os.stat_result]:
+    """``ash run 1`` of a command that sleeps ``seconds``, once it runs (so ash holds the store's
+    lock); and the root of its working copy."""
+    proc = store.popen("run", "1", "sh", "-c", f"touch /started; sleep {seconds}", stdout=subprocess.DEVNULL)
     work = store.store / "rootfs/.work-1"
     deadline = time.monotonic() + 30
     while not (work / "started").exists():
@@ -158,12 +160,7 @@ def test_namespace_has_api_filesystems_and_nothing_leaks(store):
 
 def test_second_ash_is_locked_out(store):
     store("clone", "0")
-    holder = store.popen("run", "1", "sh", "-c", "touch /holding; sleep 3", stdout=subprocess.DEVNULL)
-    work = store.store / "rootfs/.work-1"
-    deadline = time.monotonic() + 30
-    while not (work / "holding").exists():
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    holder, _ = start_a_long_command(store, seconds=3)
     started = time.monotonic()
     second = store("clone", "0", check=False)
     assert time.monotonic() - started < 2, "the second ash must fail at once, not wait"
@@ -177,10 +174,10 @@ def test_second_ash_is_locked_out(store):
 
 def test_reading_does_not_need_the_lock(store):
     store("clone", "0")
-    holder = store.popen("run", "1", "sleep", "2")
-    time.sleep(0.5)
+    holder, _ = start_a_long_command(store, seconds=3)
     assert store("tree").stdout.startswith("root - root")
-    holder.wait()
+    assert holder.poll() is None, "the lock was not held all the while"
+    assert holder.wait() == 0
 
 
 def test_shell_metacharacters_reach_commands_verbatim(store):

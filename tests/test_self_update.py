@@ -13,14 +13,15 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+from importlib import metadata
 from pathlib import Path
 
 import pytest
+from ash_testing.require import require
+from ash_testing.roots import copy_programs
+from ash_testing.snapshots import digest
 
 from ashcore.install.selfcopy import LAUNCHER
-from ashcore.testing import digest, require
-
-pytestmark = pytest.mark.root
 
 REPO = Path(__file__).resolve().parents[1]
 PYTHON = Path("/usr/bin/python{}.{}".format(*sys.version_info))
@@ -32,18 +33,13 @@ OFFLINE = {"PIP_CONFIG_FILE": os.devnull, "PIP_INDEX_URL": "http://127.0.0.1:9/"
 def python_root(busybox_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The busybox root with the host's python3 (same minor version as the tested ash), its standard
     library and every shared library it and its extension modules load."""
-    require(PYTHON.is_file() and shutil.which("ldd") is not None, f"needs {PYTHON} and ldd")
+    require(PYTHON.is_file(), f"needs {PYTHON}")
     root = tmp_path_factory.mktemp("python-root") / "root"
     shutil.copytree(busybox_root, root, symlinks=True)
     stdlib = Path("/usr/lib", PYTHON.name)
     shutil.copytree(stdlib, root / stdlib.relative_to("/"), symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(PYTHON, root / "usr/bin")
+    copy_programs(root, PYTHON, *(stdlib / "lib-dynload").glob("*.so"))
     (root / "usr/bin/python3").symlink_to(PYTHON.name)
-    for binary in (PYTHON, *(stdlib / "lib-dynload").glob("*.so")):
-        ldd = subprocess.run(["ldd", binary], capture_output=True, text=True, check=True).stdout
-        for library in re.findall(r"(/\S+) \(0x", ldd):
-            (root / library.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(library, root / library.lstrip("/"))
     return root
 
 
@@ -126,6 +122,21 @@ def test_self_update_from_a_checkout(ash, python_root):
     assert "ashcore/cli/main.py,," in (info / "RECORD").read_text().splitlines()  # what the next self-update copies
     assert not (info / "direct_url.json").exists() and not list(site.glob("__editable__*"))
     assert ash("run", sid, "ash", "--version").stdout == "ash 0.1.0\n"
+
+
+def test_self_update_copies_only_runtime_code(ash, python_root):
+    """The tested environment also holds ash-testing and pytest (installed like ashcore, from this
+    checkout): neither lands on the system, nor any test module, and ashcore's metadata asks for neither."""
+    assert not [r for r in metadata.requires("ashcore") or () if re.match(r"ash[-_]testing|pytest", r)]
+    ash("init", "--from", python_root)
+    sid = ash("clone", "0").stdout.strip()
+    ash("self-update", sid, env=OFFLINE)
+    site = ash.snapshot(int(sid)) / "usr/lib/ash/site"
+    names = {p.name.split("-")[0] for p in site.iterdir()}
+    assert {"ashcore", "ash_grub"} <= names  # testos needs no package manager plugin, and ash-grub deploys
+    assert not names & {"ash_testing", "ash_apt", "ash_pacman", "pytest", "_pytest", "iniconfig"}, sorted(names)
+    ours = [p for package in ("ashcore", "ash_grub") for p in (site / package).rglob("*.py")]
+    assert not [p for p in ours if p.name in ("testing.py", "qemu.py") or "tests" in p.parts]
 
 
 def test_self_update_writes_through_links_only_inside_the_snapshot(ash, python_root, tmp_path):

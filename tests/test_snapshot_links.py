@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import shutil
 
-from ashcore.testing import TPM, env_with, make_plugin, pip_install
+from ash_testing.plugins import TPM, env_with, make_plugin, pip_install
 
 
 def test_os_release_through_an_absolute_link_is_the_snapshots_own(ash, busybox_root, tmp_path, plugin_site):

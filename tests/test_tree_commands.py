@@ -156,8 +156,9 @@ def test_init_from_an_archive(ash, busybox_root, tmp_path):
     assert again.returncode == 1 and "already holds a snapshot store" in again.stderr
 
 
+@pytest.mark.usefixtures("root_tools")  # ash init needs root before it looks at the sysroot
 def test_init_refuses_what_is_not_btrfs(tmp_path, busybox_root):
-    from ashcore.testing import Ash
+    from ash_testing.cli import Ash
 
     out = Ash(tmp_path)("init", "--from", busybox_root, check=False)
     assert out.returncode == 1

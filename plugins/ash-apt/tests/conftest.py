@@ -4,44 +4,34 @@ machine (cached as a tarball), an apt repository built with dpkg-deb and served 
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import http.server
-import os
-import stat
 import subprocess
-import tempfile
-import threading
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from ash_testing.cli import Ash
+from ash_testing.http import Server
+from ash_testing.roots import CACHE, cached_root
 
-from ashcore.fs import btrfs
-from ashcore.testing import Ash, require_root_tools
-
-CACHE = Path(os.environ.get("ASH_TEST_CACHE", "/var/cache/ash-tests")).resolve()
 RELEASE, MIRROR = "bookworm", "http://deb.debian.org/debian"
 DEBOOTSTRAP_CACHE = CACHE / "debootstrap"  # downloaded .debs, reused by every debootstrap here
 
 
 @pytest.fixture(scope="session")
-def debootstrap_cache() -> Path:
+def debootstrap_cache(root_tools: Callable[..., None]) -> Path:
     """Where debootstrap keeps the .debs it downloaded, between test runs."""
+    root_tools("debootstrap")
     DEBOOTSTRAP_CACHE.mkdir(parents=True, exist_ok=True)
     return DEBOOTSTRAP_CACHE
 
 
 @pytest.fixture(scope="session")
-def minbase_tarball() -> Path:
+def minbase_tarball(root_tools: Callable[..., None]) -> Path:
     """Debian minbase as a zstd tarball in the persistent cache, debootstrapped only when missing."""
-    require_root_tools("debootstrap", "zstd", "dpkg-deb", "apt-ftparchive")
-    tarball = CACHE / f"debian-{RELEASE}-minbase.tar.zst"
-    if tarball.exists():
-        return tarball
-    DEBOOTSTRAP_CACHE.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
-        root, partial = Path(tmp, "root"), Path(tmp, "minbase.tar.zst")
+    root_tools("debootstrap", "zstd", "dpkg-deb", "apt-ftparchive")
+
+    def debootstrap(root: Path) -> None:
+        DEBOOTSTRAP_CACHE.mkdir(parents=True, exist_ok=True)
         subprocess.run(
             ["debootstrap", "--variant=minbase", f"--cache-dir={DEBOOTSTRAP_CACHE}", RELEASE, root, MIRROR], check=True
         )
@@ -50,13 +40,8 @@ def minbase_tarball() -> Path:
             for entry in (root / rel).iterdir():
                 if entry.is_file():
                     entry.unlink()
-        subprocess.run(
-            ["tar", "--create", "--zstd", "--numeric-owner", "--xattrs", "--xattrs-include=*", "--acls",
-             "--file", partial, "--directory", root, "."],
-            check=True,
-        )  # fmt: skip
-        partial.rename(tarball)
-    return tarball
+
+    return cached_root(f"debian-{RELEASE}-minbase", debootstrap)
 
 
 @pytest.fixture(scope="session")
@@ -68,36 +53,14 @@ def minbase_tar(minbase_tarball: Path, btrfs_mount: Path) -> Path:
     return plain
 
 
-class _Handler(http.server.SimpleHTTPRequestHandler):
-    """Serves the repository and records (User-Agent, path) of every request on the server."""
-
-    def send_head(self):
-        del self.headers["If-Modified-Since"]  # the repository changes within one second: never 304
-        self.server.requests.append((self.headers.get("User-Agent", ""), self.path))
-        return super().send_head()
-
-    def log_message(self, format, *args) -> None:  # noqa: A002 - the base class's name
-        pass
-
-
 class AptRepo:
     """A flat apt repository of packages built with dpkg-deb, served over HTTP on 127.0.0.1."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, serve: Callable[[Path], Server]) -> None:
         self.path = path
         self.build = path.with_name("build")
         self.path.mkdir()
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Handler, directory=path))
-        self.server.requests = []
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/"
-
-    @property
-    def requests(self) -> list[tuple[str, str]]:
-        return self.server.requests
+        self.server = serve(path)
 
     def add(self, name: str, version: str, *, control: dict[str, str] | None = None, postinst: str | None = None,
             files: dict[str, str] | None = None) -> None:  # fmt: skip
@@ -137,13 +100,13 @@ def _program(name: str, version: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def repo(tmp_path: Path) -> Iterator[AptRepo]:
+def repo(tmp_path: Path, http_server: Callable[[Path], Server]) -> AptRepo:
     """The test repository, version 1 of everything:
 
     * ``fooapp`` needs ``libfoo``; ``tinypkg`` needs nothing; ``redpkg`` conflicts with ``bluepkg``;
     * ``failpkg``'s postinst fails; ``svcpkg``'s postinst records what policy-rc.d says about starting it.
     """
-    r = AptRepo(tmp_path / "repo")
+    r = AptRepo(tmp_path / "repo", http_server)
     r.add("libfoo", "1.0")
     r.add("fooapp", "1.0", control={"Depends": "libfoo (>= 1.0)"}, files=_program("fooapp", "1.0"))
     r.add("tinypkg", "1.0")
@@ -152,10 +115,7 @@ def repo(tmp_path: Path) -> Iterator[AptRepo]:
     r.add("failpkg", "1.0", postinst="echo 'failpkg: refusing to configure' >&2; exit 1")
     r.add("svcpkg", "1.0", postinst="policy-rc.d svcpkg start || echo $? > /usr/share/svcpkg/policy-rc.d-said")
     r.index()
-    r.thread.start()
-    yield r
-    r.server.shutdown()
-    r.server.server_close()
+    return r
 
 
 @pytest.fixture
@@ -165,7 +125,7 @@ def debian(ash: Ash, minbase_tar: Path, repo: AptRepo, tmp_path: Path) -> Ash:
     tarball = ash.sysroot.with_name(f"{ash.sysroot.name}.tar")
     subprocess.run(["cp", "--reflink=auto", minbase_tar, tarball], check=True)
     overlay = {
-        "etc/apt/sources.list": f"deb [trusted=yes] {repo.url} ./\n",
+        "etc/apt/sources.list": f"deb [trusted=yes] {repo.server.url}/ ./\n",
         "etc/apt/apt.conf.d/99ash-tests": 'Acquire::Retries "0";\n',  # fail at once when the repo is down
     }
     for rel, text in overlay.items():
@@ -178,28 +138,3 @@ def debian(ash: Ash, minbase_tar: Path, repo: AptRepo, tmp_path: Path) -> Ash:
     finally:
         tarball.unlink()
     return ash
-
-
-@pytest.fixture
-def fingerprint():
-    """The function below, for tests (this file cannot be imported by name)."""
-    return _fingerprint
-
-
-def _fingerprint(root: Path) -> dict:
-    """Everything that makes a snapshot what it is: each entry's type, mode, owner, size, times and
-    content (sha256, or the symlink's target), plus the subvolume's UUID and read-only flag."""
-    entries = {}
-    for top, dirs, files in os.walk(root):
-        for name in dirs + files:
-            path = os.path.join(top, name)
-            st = os.lstat(path)
-            if stat.S_ISREG(st.st_mode):
-                with open(path, "rb") as f:
-                    content = hashlib.file_digest(f, "sha256").hexdigest()
-            else:
-                content = os.readlink(path) if stat.S_ISLNK(st.st_mode) else None
-            entries[os.path.relpath(path, root)] = (st.st_mode, st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns, st.st_ctime_ns, content)
-    show = subprocess.run(["btrfs", "subvolume", "show", root], check=True, capture_output=True, text=True).stdout
-    uuid = next(line.split()[1] for line in show.splitlines() if line.strip().startswith("UUID:"))
-    return {"entries": entries, "uuid": uuid, "readonly": btrfs.is_readonly(root)}

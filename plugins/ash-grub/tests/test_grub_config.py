@@ -9,7 +9,6 @@ import pytest
 from ash_grub import config, osprober
 
 from ashcore.api import BootTarget, DeployContext
-from ashcore.testing import require_root_tools
 
 UUID = "2561ac1c-074a-46fa-8e37-68315ba91838"
 
@@ -173,9 +172,9 @@ OS_PROBER_DOUBLE = "#!/bin/sh\necho '{device}:Other OS 11:Other:chain'\necho '/d
 
 
 @pytest.fixture
-def other_os(tmp_path):
+def other_os(tmp_path, root_tools):
     """A loop device holding an ext2 filesystem: the "other system" os-prober finds."""
-    require_root_tools("mkfs.ext2", "blkid")
+    root_tools("mkfs.ext2", "blkid")
     image = tmp_path / "other.img"
     with open(image, "wb") as f:
         f.truncate(8 << 20)

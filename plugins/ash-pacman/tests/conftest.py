@@ -11,24 +11,22 @@ are not signed.
 
 from __future__ import annotations
 
-import functools
-import http.server
 import io
 import json
 import os
-import re
 import shutil
 import subprocess
 import tarfile
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import attrs
 import pytest
-
-from ashcore.testing import Ash, require, require_root_tools
+from ash_testing.cli import Ash
+from ash_testing.http import Server
+from ash_testing.require import require
+from ash_testing.roots import busybox_tree, copy_programs
 
 REPO = "test"
 PACMAN_CONF = f"""\
@@ -103,7 +101,6 @@ class Repo:
         self.db = path / f"{name}.db.tar.gz"
         self._stamp = int(time.time())
         self.file_url = f"file://{path}"
-        self.requests: list[str] = []  # the paths asked of its HTTP server (repo_url), in order
 
     def add(self, name: str, version: str, files: dict[str, str | bytes] | None = None, **kwargs) -> None:
         """Build ``name-version`` (``files`` default to ``usr/share/<name>/version``) into the repository,
@@ -121,8 +118,8 @@ class Repo:
 
 
 @pytest.fixture
-def repo(tmp_path: Path) -> Repo:
-    require_root_tools("pacman", "repo-add")
+def repo(tmp_path: Path, root_tools: Callable[..., None]) -> Repo:
+    root_tools("pacman", "repo-add")
     return Repo(tmp_path / "repo")
 
 
@@ -133,74 +130,28 @@ def mirror(tmp_path: Path) -> Callable[[str], Repo]:
 
 
 @pytest.fixture
-def repo_url(repo: Repo) -> Iterator[str]:
-    """The repository over HTTP on 127.0.0.1, for a pacman that runs in a chroot. It is served at
-    ``/snapshot-N/`` too, so that a snapshot's pacman can say who asks: see ``repo.requests``."""
-
-    class Recording(http.server.SimpleHTTPRequestHandler):
-        def translate_path(self, path: str) -> str:
-            repo.requests.append(path)
-            return super().translate_path(re.sub(r"^/snapshot-\d+/", "/", path))
-
-        def log_message(self, *args) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(Recording, directory=repo.path)
-    )
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+def repo_server(repo: Repo, http_server: Callable[[Path], Server]) -> Server:
+    """The repository over HTTP on 127.0.0.1, for a pacman that runs in a chroot; a snapshot's
+    pacman can say who asks by fetching under ``/snapshot-N/`` (see ``Server.visits``)."""
+    return http_server(repo.path)
 
 
-def _busybox_tree(root: Path) -> None:
+def _arch_tree(root: Path) -> Path:
     """Static busybox with all its applets in /bin, an Arch os-release and an empty pacman database."""
-    busybox = shutil.which("busybox")
-    require(busybox is not None, "needs busybox (apt-get install busybox-static)")
-    for d in ("bin", "etc/pacman.d", "root", "tmp", "usr/bin", "var/lib/pacman"):
-        (root / d).mkdir(parents=True, exist_ok=True)
-    shutil.copy(busybox, root / "bin/busybox")
-    applets = subprocess.run([busybox, "--list"], check=True, capture_output=True, text=True).stdout.split()
-    for applet in applets:
-        if not (root / "bin" / applet).exists():
-            (root / "bin" / applet).symlink_to("busybox")
-    (root / "etc/os-release").write_text('NAME="Arch Linux"\nID=arch\n')
-    (root / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
-    (root / "etc/group").write_text("root:x:0:\n")
-
-
-def _copy_program(root: Path, program: str) -> None:
-    """Copy a host program to the same path in ``root``, with every library ``ldd`` names."""
-    path = Path(shutil.which(program) or f"/usr/bin/{program}")
-    require(path.exists(), f"needs {program}")
-    copies = [path]
-    ldd = subprocess.run(
-        ["ldd", path], capture_output=True, text=True
-    ).stdout  # fails for scripts: no libraries
-    copies += [Path(word) for line in ldd.splitlines() for word in line.split() if word.startswith("/")]
-    for source in copies:
-        target = root / str(source).lstrip("/")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source, target)
+    return busybox_tree(root, 'NAME="Arch Linux"\nID=arch\n', dirs=("etc/pacman.d", "tmp", "var/lib/pacman"))
 
 
 @pytest.fixture(scope="session")
 def busybox_arch_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An Arch-like root without pacman: ash runs the host's pacman on it from outside."""
-    root = tmp_path_factory.mktemp("arch-busybox") / "root"
-    _busybox_tree(root)
-    return root
+    return _arch_tree(tmp_path_factory.mktemp("arch-busybox") / "root")
 
 
 @pytest.fixture(scope="session")
 def pacman_arch_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An Arch-like root with the host's pacman in it: ash runs pacman in its chroot."""
-    root = tmp_path_factory.mktemp("arch-pacman") / "root"
-    _busybox_tree(root)
-    for program in ("pacman", "pacman-conf"):
-        _copy_program(root, program)
+    root = _arch_tree(tmp_path_factory.mktemp("arch-pacman") / "root")
+    copy_programs(root, "pacman", "pacman-conf")
     return root
 
 
@@ -209,8 +160,7 @@ def keyring_arch_root(pacman_arch_root: Path, tmp_path_factory: pytest.TempPathF
     """:func:`pacman_arch_root` with the host's pacman-key and what it needs."""
     root = tmp_path_factory.mktemp("arch-keyring") / "root"
     shutil.copytree(pacman_arch_root, root, symlinks=True)
-    for program in KEYRING_PROGRAMS:
-        _copy_program(root, program)
+    copy_programs(root, *KEYRING_PROGRAMS)
     (root / "bin/bash").symlink_to("../usr/bin/bash")  # pacman-key starts with #!/bin/bash
     require((Path("/") / MAKEPKG_LIBRARY).is_dir(), "needs makepkg's library (apt-get install makepkg)")
     shutil.copytree(Path("/") / MAKEPKG_LIBRARY, root / MAKEPKG_LIBRARY)
@@ -246,14 +196,6 @@ class Arch:
             for p in json.loads(self.ash("list", str(sid), "--json").stdout)
         }
 
-    def fail(self, *args: str) -> str:
-        """Run an ash command that must fail; return its one error line (checked to be the only one)."""
-        proc = self.ash(*args, check=False)
-        assert proc.returncode != 0, proc.stdout
-        errors = [line for line in proc.stderr.splitlines() if line.startswith("ash: error:")]
-        assert len(errors) == 1 and "Traceback" not in proc.stderr, proc.stderr
-        return errors[0]
-
 
 @pytest.fixture
 def bare(ash: Ash, repo: Repo) -> Arch:
@@ -267,6 +209,6 @@ def arch(request: pytest.FixtureRequest, bare: Arch) -> Arch:
     if request.param == "outside":
         bare.init(request.getfixturevalue("busybox_arch_root"), bare.repo.file_url)
     else:
-        bare.init(request.getfixturevalue("pacman_arch_root"), request.getfixturevalue("repo_url"))
+        bare.init(request.getfixturevalue("pacman_arch_root"), request.getfixturevalue("repo_server").url)
     bare.mode = request.param
     return bare

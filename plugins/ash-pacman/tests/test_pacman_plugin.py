@@ -13,7 +13,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from ashcore.testing import require
+from ash_testing.cli import error_lines
+from ash_testing.roots import busybox
 
 # Scriptlets run by the snapshot's /bin/sh (busybox here).
 MARKER = 'post_install() {\n  echo "installed $1" > /var/lib/scripted-marker\n}\n'
@@ -24,10 +25,6 @@ def add_app(repo) -> None:
     """liba, and appb that depends on it."""
     repo.add("liba", "1.0-1")
     repo.add("appb", "1.0-1", {"usr/bin/appb": "#!/bin/sh\necho appb\n"}, depends=("liba>=1.0",))
-
-
-def error_lines(proc) -> list[str]:
-    return [line for line in proc.stderr.splitlines() if line.startswith("ash: error:")]
 
 
 def test_install_with_dependency(arch):
@@ -46,7 +43,7 @@ def test_install_with_dependency(arch):
 def test_install_unknown_package_is_one_line(arch):
     add_app(arch.repo)
     arch.ash("clone", "0")
-    assert arch.fail("install", "1", "nosuchpkg").endswith("target not found: nosuchpkg")
+    assert arch.ash.fail("install", "1", "nosuchpkg").endswith("target not found: nosuchpkg")
 
 
 def test_remove_that_breaks_a_dependency_is_refused(arch):
@@ -54,7 +51,7 @@ def test_remove_that_breaks_a_dependency_is_refused(arch):
     arch.ash("clone", "0")
     arch.ash("install", "1", "appb")
     why = "removing liba breaks dependency 'liba>=1.0' required by appb"  # pacman's own words
-    assert arch.fail("remove", "1", "liba") == f"ash: error: 'pacman' exited with status 1: {why}"
+    assert arch.ash.fail("remove", "1", "liba") == f"ash: error: 'pacman' exited with status 1: {why}"
     assert arch.packages(1) == {"appb": ("1.0-1", True), "liba": ("1.0-1", False)}
     assert (arch.root(1) / "usr/share/liba/version").exists()
     arch.ash("remove", "1", "appb")  # -Rns: takes liba along, nothing else needs it
@@ -106,7 +103,7 @@ def test_failing_scriptlet_leaves_snapshot_unchanged(arch):
     """pacman exits 0 when a scriptlet fails; ash must not commit the half-configured snapshot."""
     arch.repo.add("broken", "1.0-1", install=BROKEN)
     arch.ash("clone", "0")
-    error = arch.fail("install", "1", "broken")
+    error = arch.ash.fail("install", "1", "broken")
     assert "install scriptlet or a pacman hook failed" in error
     assert arch.packages(1) == {}
     assert not (arch.root(1) / "usr/share/broken").exists()
@@ -172,7 +169,7 @@ def test_tree_operations_across_three_levels(arch):
         assert not (arch.root(sid) / "usr/share/toolc").exists()
 
 
-def test_sync_with_failures_visits_each_snapshot_once_parents_first(arch, repo_url):
+def test_sync_with_failures_visits_each_snapshot_once_parents_first(arch, repo_server):
     """1 ─┬─ 2 ── 4     and 6, a separate tree. Each snapshot's pacman fetches from its own URL (the
           └─ 3 ── 5     server records who asks). liba 1.1 brings a file that toolc owns: 3, which has
     toolc, fails its upgrade, and 5 upgrades but then fails to install 3's toolc. Both stay as they
@@ -187,11 +184,11 @@ def test_sync_with_failures_visits_each_snapshot_once_parents_first(arch, repo_u
     arch.ash("install", "6", "appb")
     arch.ash("install", "3", "toolc")
     for sid in range(1, 7):
-        server = f"Server = {repo_url}/snapshot-{sid}\n"
+        server = f"Server = {repo_server.url}/snapshot-{sid}\n"
         arch.ash("run", str(sid), "tee", "/etc/pacman.d/test-repo.conf", input=server)
     arch.repo.add("liba", "1.1-1", {"usr/share/liba/version": "1.1-1\n", "usr/share/common/file": "liba\n"})
     before = {sid: arch.packages(sid) for sid in range(1, 7)}
-    del arch.repo.requests[:]
+    repo_server.requests.clear()
 
     proc = arch.ash("sync", "1", check=False)
     assert proc.returncode == 1
@@ -209,12 +206,8 @@ def test_sync_with_failures_visits_each_snapshot_once_parents_first(arch, repo_u
         assert arch.packages(sid) == before[sid], sid
     assert (arch.root(3) / "usr/share/common/file").read_text() == "toolc\n"
     assert (arch.root(5) / "usr/share/liba/version").read_text() == "1.0-1\n"
-    visits = [
-        int(path.split("/")[1].removeprefix("snapshot-"))
-        for path in arch.repo.requests
-        if path.endswith("/test.db")
-    ]
-    assert sorted(visits) == [1, 2, 3, 4, 5], arch.repo.requests
+    visits = repo_server.visits("/test.db")
+    assert sorted(visits) == [1, 2, 3, 4, 5], repo_server.requests
     for child, parent in {2: 1, 3: 1, 4: 2, 5: 3}.items():
         assert visits.index(parent) < visits.index(child), visits
 
@@ -248,7 +241,7 @@ def test_missing_shell_is_reported(bare, busybox_arch_root):
     bare.init(busybox_arch_root, bare.repo.file_url, before_init=lambda base: (base / "bin/sh").unlink())
     bare.repo.add("scripted", "1.0-1", install=MARKER)
     bare.ash("clone", "0")
-    assert "the root has no /bin/sh" in bare.fail("install", "1", "scripted")
+    assert "the root has no /bin/sh" in bare.ash.fail("install", "1", "scripted")
     assert bare.packages(1) == {}
 
 
@@ -264,13 +257,11 @@ def test_stale_database_lock_is_removed(bare, busybox_arch_root):
 
 def _base_packages(repo, *, with_filesystem: bool = True) -> None:
     """A tiny 'base': filesystem (os-release, /bin -> usr/bin) and busybox as /bin/sh."""
-    busybox = shutil.which("busybox")
-    require(busybox is not None, "needs busybox (apt-get install busybox-static)")
     repo.add(
         "filesystem", "1.0-1", {"etc/os-release": 'NAME="Arch Linux"\nID=arch\n'}, links={"bin": "usr/bin"}
     )
     repo.add(
-        "busybox", "1.0-1", {"usr/bin/busybox": Path(busybox).read_bytes()}, links={"usr/bin/sh": "busybox"}
+        "busybox", "1.0-1", {"usr/bin/busybox": busybox().read_bytes()}, links={"usr/bin/sh": "busybox"}
     )
     repo.add("base", "1-1", depends=("filesystem", "busybox") if with_filesystem else ("busybox",))
 
@@ -309,7 +300,7 @@ def test_bootstrap_from_a_configuration(bare, tmp_path):
 
 def test_bootstrap_without_os_release_is_refused(bare, tmp_path):
     _base_packages(bare.repo, with_filesystem=False)
-    error = bare.fail("init", "--bootstrap", "arch", "--mirror", _bootstrap_config(tmp_path, bare.repo))
+    error = bare.ash.fail("init", "--bootstrap", "arch", "--mirror", _bootstrap_config(tmp_path, bare.repo))
     assert error == "ash: error: the new base has no /etc/os-release"
     assert not bare.ash.snapshot(0).exists()
     assert bare.ash("tree", check=False).returncode != 0
@@ -319,7 +310,7 @@ def test_bootstrap_from_a_mirror_checks_signatures(bare, mirror, tmp_path):
     """``--mirror URL`` serves core and extra; packages must be signed (these are not)."""
     mirror("core").add("base", "1-1")
     mirror("extra").add("toolc", "1.0-1")
-    error = bare.fail("init", "--bootstrap", "arch", "--mirror", f"file://{tmp_path}/mirror/$repo")
+    error = bare.ash.fail("init", "--bootstrap", "arch", "--mirror", f"file://{tmp_path}/mirror/$repo")
     assert "failed retrieving file 'base-1-1-any.pkg.tar.gz.sig'" in error  # pacman's specific reason
     assert not bare.ash.snapshot(0).exists()
 
@@ -352,9 +343,9 @@ def _test_keyring(repo, version: str) -> str:
     return fingerprint
 
 
-def test_fixdb_rebuilds_a_broken_keyring_from_the_newest_keyring(bare, keyring_arch_root, repo_url):
+def test_fixdb_rebuilds_a_broken_keyring_from_the_newest_keyring(bare, keyring_arch_root, repo_server):
     """The keyring package is updated although one is installed (no --needed), and its new key trusted."""
-    bare.init(keyring_arch_root, repo_url)
+    bare.init(keyring_arch_root, repo_server.url)
     _test_keyring(bare.repo, "1-1")
     bare.ash("clone", "0")
     bare.ash("install", "1", "archlinux-keyring")
@@ -373,4 +364,4 @@ def test_fixdb_rebuilds_a_broken_keyring_from_the_newest_keyring(bare, keyring_a
 def test_fixdb_needs_pacman_key(bare, busybox_arch_root):
     bare.init(busybox_arch_root, bare.repo.file_url)
     bare.ash("clone", "0")
-    assert bare.fail("fixdb", "1") == "ash: error: snapshot 1 has no pacman-key, so no keyring to repair"
+    assert bare.ash.fail("fixdb", "1") == "ash: error: snapshot 1 has no pacman-key, so no keyring to repair"

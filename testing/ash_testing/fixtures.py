@@ -1,0 +1,115 @@
+"""The fixtures, loaded into every pytest run by the ``pytest11`` entry point: root and its tools,
+real btrfs on a loop-mounted sparse image (one per session), a fresh sysroot per test, the real CLI
+against it, a tiny busybox root and a store made from it, a directory for throwaway plugins, and
+HTTP servers."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from .cli import Ash
+from .http import Server
+from .mounts import mounts_under
+from .require import require, require_root_tools
+from .roots import busybox_tree
+
+_counter = itertools.count()
+#: the busybox root's commands (not all of busybox's: its ``ash`` is a shell)
+APPLETS = ("sh", "touch", "ls", "cat", "echo", "true", "false", "sleep", "mkdir", "rm", "printf", "id", "env")
+
+
+@pytest.fixture(scope="session")
+def root_tools() -> Callable[..., None]:
+    """Root, btrfs's tools and loop devices: every fixture that needs them depends on this one, which
+    marks its tests ``root``. It returns :func:`~ash_testing.require.require_root_tools`, to ask for
+    more tools."""
+    require_root_tools()
+    return require_root_tools
+
+
+@pytest.fixture(scope="session")
+def btrfs_mount(root_tools: Callable[..., None], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A real btrfs filesystem on a loop-mounted sparse image, shared by the whole session."""
+    base = tmp_path_factory.mktemp("btrfs")
+    image, mnt = base / "fs.img", base / "mnt"
+    mnt.mkdir()
+    with open(image, "wb") as f:
+        f.truncate(int(os.environ.get("ASH_TEST_FS_SIZE", 16 << 30)))
+    subprocess.run(["mkfs.btrfs", "-q", "-f", image], check=True, capture_output=True)
+    subprocess.run(["mount", "-o", "loop,compress=zstd:1", image, mnt], check=True)
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", mnt], check=False)
+        image.unlink(missing_ok=True)
+
+
+def _delete_subvolume_tree(path: Path) -> None:
+    """Delete a subvolume and every subvolume below it (deepest first)."""
+    if not path.exists():
+        return
+    nested = [p for p, _, _ in os.walk(path) if Path(p).stat().st_ino == 256]
+    for sub in sorted(nested, key=lambda p: p.count("/"), reverse=True):
+        subprocess.run(["btrfs", "property", "set", "-ts", sub, "ro", "false"], check=False, capture_output=True)
+        subprocess.run(["btrfs", "subvolume", "delete", sub], check=False, capture_output=True)
+
+
+@pytest.fixture
+def sysroot(btrfs_mount: Path) -> Iterator[Path]:
+    """A fresh, empty system root: its own subvolume on the session's btrfs filesystem."""
+    path = btrfs_mount / f"sysroot-{os.getpid()}-{next(_counter)}"
+    subprocess.run(["btrfs", "subvolume", "create", path], check=True, capture_output=True)
+    yield path
+    leaked = mounts_under(path)
+    _delete_subvolume_tree(path)
+    assert not leaked, f"mounts leaked into the host: {leaked}"
+
+
+@pytest.fixture(scope="session")
+def busybox_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny root filesystem (static busybox, os-release ID=testos) for tests of the core."""
+    root = tmp_path_factory.mktemp("busybox-root")
+    return busybox_tree(root, 'ID=testos\nNAME="ash test OS"\n', applets=APPLETS, dirs=("var/lib",))
+
+
+@pytest.fixture
+def ash(sysroot: Path) -> Ash:
+    return Ash(sysroot)
+
+
+@pytest.fixture
+def store(ash: Ash, busybox_root: Path) -> Ash:
+    """A store whose base snapshot 0 is the busybox root."""
+    ash("init", "--from", busybox_root)
+    return ash
+
+
+@pytest.fixture
+def plugin_site(tmp_path: Path) -> Path:
+    """A directory on the tested ash's ``PYTHONPATH`` for plugins installed by the test."""
+    require(subprocess.run([sys.executable, "-c", "import setuptools"]).returncode == 0, "needs setuptools")
+    path = tmp_path / "site"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def http_server() -> Iterator[Callable[[Path], Server]]:
+    """Serve a directory over HTTP on 127.0.0.1 until the test ends: ``http_server(path)`` is a
+    :class:`~ash_testing.http.Server`."""
+    servers: list[Server] = []
+
+    def serve(directory: Path) -> Server:
+        servers.append(Server(directory))
+        return servers[-1]
+
+    yield serve
+    for server in servers:
+        server.stop()
