@@ -24,7 +24,7 @@ LAYERS = [
     ("ops", ["ashcore.ops"]),
     ("install", ["ashcore.install"]),
     ("cli", ["ashcore.cli"]),
-    ("api", ["ashcore.api", "ashcore.__main__", "ashcore.testing", "ashcore.qemu"]),
+    ("api", ["ashcore.api", "ashcore.__main__"]),
 ]
 
 

@@ -9,10 +9,10 @@ import re
 from pathlib import Path
 
 import pytest
+from ash_testing.plugins import env_with, pip_install
 
 import ashcore.api
 from ashcore.hooks import specs
-from ashcore.testing import env_with, pip_install
 
 PAGE = (Path(__file__).resolve().parents[1] / "docs/plugins.md").read_text()
 HOOKS = sorted(name for name, _ in inspect.getmembers(specs, inspect.isfunction) if name.startswith("ash_"))

@@ -8,8 +8,7 @@ import os
 import subprocess
 
 import pytest
-
-from ashcore.testing import ASH
+from ash_testing.cli import ASH
 
 CONTROL = "\x1b]0;pwned\x07\x1b[2Jclear"
 

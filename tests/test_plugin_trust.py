@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from ashcore.testing import env_with, make_plugin, pip_install
+from ash_testing.plugins import env_with, make_plugin, pip_install
 
 QUIET = "from ashcore.api import hookimpl\n\n@hookimpl\ndef ash_chroot_enter(chroot):\n    pass\n"
 
