@@ -39,18 +39,40 @@ def timed(*argv) -> float:
 
 def make_base(tarball: Path, base: Path, build: Path) -> None:
     """Unpack the tarball and give it a local repository holding one small package, already indexed."""
-    sh("tar", "--extract", "--numeric-owner", "--xattrs", "--xattrs-include=*", "--acls", "--file", tarball, "--directory", base)
+    sh(
+        "tar",
+        "--extract",
+        "--numeric-owner",
+        "--xattrs",
+        "--xattrs-include=*",
+        "--acls",
+        "--file",
+        tarball,
+        "--directory",
+        base,
+    )
     pkg = build / PACKAGE
     (pkg / "DEBIAN").mkdir(parents=True)
     (pkg / "usr/share" / PACKAGE).mkdir(parents=True)
     (pkg / "usr/share" / PACKAGE / "data").write_text("benchmark\n")
     (pkg / "DEBIAN/control").write_text(
-        f"Package: {PACKAGE}\nVersion: 1.0\nArchitecture: all\nMaintainer: bench <b@example.invalid>\nDescription: bench\n"
+        f"Package: {PACKAGE}\nVersion: 1.0\nArchitecture: all\n"
+        "Maintainer: bench <b@example.invalid>\nDescription: bench\n"
     )
     repo = base / "srv/repo"
     repo.mkdir(parents=True)
-    sh("dpkg-deb", "--root-owner-group", "-Zgzip", "--build", pkg, repo / f"{PACKAGE}_1.0_all.deb", stdout=subprocess.DEVNULL)
-    (repo / "Packages").write_text(sh("apt-ftparchive", "packages", ".", cwd=repo, capture_output=True, text=True).stdout)
+    sh(
+        "dpkg-deb",
+        "--root-owner-group",
+        "-Zgzip",
+        "--build",
+        pkg,
+        repo / f"{PACKAGE}_1.0_all.deb",
+        stdout=subprocess.DEVNULL,
+    )
+    (repo / "Packages").write_text(
+        sh("apt-ftparchive", "packages", ".", cwd=repo, capture_output=True, text=True).stdout
+    )
     (base / "etc/apt/sources.list").write_text("deb [trusted=yes] file:/srv/repo ./\n")
     sh("chroot", base, "env", *(f"{k}={v}" for k, v in ENV.items()), *APT_GET, "update", stdout=subprocess.DEVNULL)
 
@@ -107,17 +129,24 @@ def main() -> None:
             ash_times.append(ash_install(ash))
             startup.append(timed(*ash, "tree"))
     ash_median, direct_median = statistics.median(ash_times), statistics.median(direct_times)
-    print(json.dumps({
-        "package": PACKAGE,
-        "runs": args.runs,
-        "ash_install_s": {"median": round(ash_median, 3), "all": [round(t, 3) for t in ash_times]},
-        "apt_get_in_chroot_s": {"median": round(direct_median, 3), "all": [round(t, 3) for t in direct_times]},
-        "transaction_overhead_s": {
-            "difference_of_medians": round(ash_median - direct_median, 3),
-            "median_of_paired_differences": round(statistics.median(a - d for a, d in zip(ash_times, direct_times, strict=True)), 3),
-        },
-        "ash_tree_s": round(statistics.median(startup), 3),  # a read-only command: Python and CLI start-up
-    }, indent=2))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "package": PACKAGE,
+                "runs": args.runs,
+                "ash_install_s": {"median": round(ash_median, 3), "all": [round(t, 3) for t in ash_times]},
+                "apt_get_in_chroot_s": {"median": round(direct_median, 3), "all": [round(t, 3) for t in direct_times]},
+                "transaction_overhead_s": {
+                    "difference_of_medians": round(ash_median - direct_median, 3),
+                    "median_of_paired_differences": round(
+                        statistics.median(a - d for a, d in zip(ash_times, direct_times, strict=True)), 3
+                    ),
+                },
+                "ash_tree_s": round(statistics.median(startup), 3),  # a read-only command: Python and CLI start-up
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -50,8 +50,11 @@ def install_ash(venv: Path) -> str:
     """ash and every plugin here, installed as a user would (not editable), byte-compiled."""
     subprocess.run([sys.executable, "-m", "venv", venv], check=True)
     plugins = [p for p in sorted((REPO / "plugins").iterdir()) if (p / "pyproject.toml").exists()]
-    subprocess.run([venv / "bin/pip", "install", "-q", "--disable-pip-version-check", REPO, *plugins],
-                   check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+    subprocess.run(
+        [venv / "bin/pip", "install", "-q", "--disable-pip-version-check", REPO, *plugins],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     subprocess.run([venv / "bin/python", "-m", "compileall", "-q", venv / "lib"], check=True, stdout=subprocess.DEVNULL)
     return str(venv / "bin/ash")
 
@@ -87,7 +90,9 @@ def main() -> None:
         populate(store, SNAPSHOTS)
         subprocess.run([*ash, "tree"], check=True, stdout=subprocess.DEVNULL)  # warm caches
 
-        plugins = json.loads(subprocess.run([*ash, "plugins", "--json"], check=True, capture_output=True, text=True).stdout)
+        plugins = json.loads(
+            subprocess.run([*ash, "plugins", "--json"], check=True, capture_output=True, text=True).stdout
+        )
         bare_target = store.path / "bare"
 
         def drop_bare() -> None:
@@ -107,7 +112,9 @@ def main() -> None:
             "ash tree --json": timed([*ash, "tree", "--json"], 15),
             "ash plugins": timed([*ash, "plugins"], 15),
             "bare btrfs subvolume snapshot": timed(
-                ["btrfs", "subvolume", "snapshot", "-r", str(store.snapshot_path(1)), str(bare_target)], 10, setup=drop_bare
+                ["btrfs", "subvolume", "snapshot", "-r", str(store.snapshot_path(1)), str(bare_target)],
+                10,
+                setup=drop_bare,
             ),
             "ash clone": timed([*ash, "clone", "1"], 10),
             "ash run <snapshot> true (no-op transaction)": timed([*ash, "run", "2", "true"], 10),

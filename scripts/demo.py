@@ -51,9 +51,28 @@ def main() -> None:
     qemu.report_overlay(overlay, packages=(args.package,))
 
     step(f"ash setup: a Debian 12 image for {args.firmware.upper()} (debootstrap from deb.debian.org)")
-    subprocess.run([*ASH, "setup", "--image", image, "--size", "8G", "--firmware", args.firmware, "--overlay", overlay,
-                    "--hostname", "ash-demo", "--root-password", "ash", "--cache-dir", work / "debs", "--yes"],
-                   check=True)  # fmt: skip
+    subprocess.run(
+        [
+            *ASH,
+            "setup",
+            "--image",
+            image,
+            "--size",
+            "8G",
+            "--firmware",
+            args.firmware,
+            "--overlay",
+            overlay,
+            "--hostname",
+            "ash-demo",
+            "--root-password",
+            "ash",
+            "--cache-dir",
+            work / "debs",
+            "--yes",
+        ],
+        check=True,
+    )
     built = time.monotonic() - started
 
     step("boot the image as installed (snapshot 0 deployed)")
@@ -61,8 +80,13 @@ def main() -> None:
 
     step(f"a small tree: 1 = 0 + {args.package}, 2 = a branch of 1; deploy 1")
     with installer.open_system(image) as view:
-        for command in (("clone", "0", "--desc", f"with {args.package}"), ("refresh", "1"), ("install", "1", args.package),
-                        ("branch", "1", "--desc", "for experiments"), ("deploy", "1")):  # fmt: skip
+        for command in (
+            ("clone", "0", "--desc", f"with {args.package}"),
+            ("refresh", "1"),
+            ("install", "1", args.package),
+            ("branch", "1", "--desc", "for experiments"),
+            ("deploy", "1"),
+        ):
             print(ash(view, *command), end="", flush=True)
         tree = ash(view, "tree")
 
@@ -77,9 +101,14 @@ def main() -> None:
     step(f"boot time, QEMU start to the guest's report ({args.firmware.upper()}, TCG, 1 GiB, 2 vCPUs)")
     for name, result in (("snapshot 0, as installed", as_installed), ("snapshot 1, deployed", deployed)):
         kernel = result.first("Linux version")
-        print(f"{name:>26}: {seconds(result.first(qemu.BEGIN))}  (GRUB boots the entry at {seconds(result.first('Booting `'))}, "
-              f"kernel {seconds(kernel)}, systemd {seconds(result.first('Welcome to', after=kernel))})")  # fmt: skip
-    print(f"{'image built in':>26}: {built:.1f} s; the whole demo took {time.monotonic() - started:.0f} s; logs in {work}")
+        print(
+            f"{name:>26}: {seconds(result.first(qemu.BEGIN))}  "
+            f"(GRUB boots the entry at {seconds(result.first('Booting `'))}, "
+            f"kernel {seconds(kernel)}, systemd {seconds(result.first('Welcome to', after=kernel))})"
+        )
+    print(
+        f"{'image built in':>26}: {built:.1f} s; the whole demo took {time.monotonic() - started:.0f} s; logs in {work}"
+    )
 
 
 if __name__ == "__main__":

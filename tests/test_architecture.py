@@ -108,7 +108,7 @@ def test_the_core_has_no_import_cycle():
         state[mod] = 1
         for dep in runtime.get(mod, []):
             if state.get(dep) == 1:
-                raise AssertionError("import cycle: " + " -> ".join([*path[path.index(dep):], dep]))
+                raise AssertionError("import cycle: " + " -> ".join([*path[path.index(dep) :], dep]))
             if dep not in state:
                 visit(dep, [*path, dep])
         state[mod] = 2
@@ -131,7 +131,9 @@ PLUGIN_CODE = sorted(p for p in (ROOT / "plugins").glob("*/ash_*/**/*.py"))
 def test_plugins_import_only_the_plugin_api(path: Path):
     tree = ast.parse(path.read_text(), str(path))
     used = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
-    used |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module and not node.level}
+    used |= {
+        node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module and not node.level
+    }
     assert {m for m in used if m.split(".")[0] == "ashcore"} <= {"ashcore.api"}
 
 

@@ -186,7 +186,9 @@ def test_shared_var_gets_what_is_missing_and_keeps_what_it_has(system, tmp_path,
     system("deploy", "1", env=env_with(plugin_site))
     assert (system.sysroot / "var/lib/newpkg/db").read_text() == "state\n"
     assert (system.sysroot / "var/log/base.log").read_text() == "the running system's log\n"
-    assert list((system.sysroot / "var/lib/tpm").iterdir()) == [], "a package database is never shared, only mounted over"
+    assert list((system.sysroot / "var/lib/tpm").iterdir()) == [], (
+        "a package database is never shared, only mounted over"
+    )
 
 
 def test_user_hooks(system, tmp_path):
@@ -196,14 +198,18 @@ def test_user_hooks(system, tmp_path):
     log = tmp_path / "hooks.log"
     for name in ("pre-deploy.d/10-record", "pre-deploy.d/20-record", "post-deploy.d/10-record"):
         script = hooks / name
-        script.write_text(f'#!/bin/sh\necho "{name} $ASH_SNAPSHOT $ASH_SYSROOT $ASH_DEPLOYMENT $(cat "$ASH_DEPLOYMENT/usr/lib/ash/snapshot")" >> {log}\n')
+        script.write_text(
+            f'#!/bin/sh\necho "{name} $ASH_SNAPSHOT $ASH_SYSROOT $ASH_DEPLOYMENT'
+            f' $(cat "$ASH_DEPLOYMENT/usr/lib/ash/snapshot")" >> {log}\n'
+        )
         script.chmod(0o755)
     (hooks / "pre-deploy.d/15-not-executable").write_text("#!/bin/sh\nexit 1\n")
     system("clone", "0")
     system("deploy", "1")
     root = system.store / "deploy/1-1"
     assert log.read_text().splitlines() == [
-        f"{name} 1 {system.sysroot} {root} 1" for name in ("pre-deploy.d/10-record", "pre-deploy.d/20-record", "post-deploy.d/10-record")
+        f"{name} 1 {system.sysroot} {root} 1"
+        for name in ("pre-deploy.d/10-record", "pre-deploy.d/20-record", "post-deploy.d/10-record")
     ]
     failing = hooks / "post-deploy.d/20-fail"
     failing.write_text("#!/bin/sh\nexit 3\n")
@@ -309,9 +315,30 @@ def test_hook_ash_bootloader_update(system, recorder):
     calls = recorded(system, "bootloader_update")
     dep = lambda i: str(system.store / "deploy" / i)  # noqa: E731
     assert calls == [
-        {"snapshot": 1, "deployment": dep("1-1"), "previous": None, "default": dep("1-1"), "fallback": None, "snapshots": [0, 1]},
-        {"snapshot": 0, "deployment": dep("0-2"), "previous": 1, "default": dep("0-2"), "fallback": dep("1-1"), "snapshots": [0, 1]},
-        {"snapshot": 1, "deployment": dep("1-1"), "previous": 0, "default": dep("1-1"), "fallback": dep("0-2"), "snapshots": [0, 1]},
+        {
+            "snapshot": 1,
+            "deployment": dep("1-1"),
+            "previous": None,
+            "default": dep("1-1"),
+            "fallback": None,
+            "snapshots": [0, 1],
+        },
+        {
+            "snapshot": 0,
+            "deployment": dep("0-2"),
+            "previous": 1,
+            "default": dep("0-2"),
+            "fallback": dep("1-1"),
+            "snapshots": [0, 1],
+        },
+        {
+            "snapshot": 1,
+            "deployment": dep("1-1"),
+            "previous": 0,
+            "default": dep("1-1"),
+            "fallback": dep("0-2"),
+            "snapshots": [0, 1],
+        },
     ]
 
 
@@ -337,8 +364,16 @@ def test_hook_ash_post_deploy(system, recorder):
 
 # -- crash safety ----------------------------------------------------------------------------------
 
-DEPLOY_POINTS = ["deploy:created", "deploy:prepared", "write:deploy.json", "deploy:pending", "write:grub.cfg",
-                 "deploy:bootloader", "deploy:switched", "deploy:collected"]  # fmt: skip
+DEPLOY_POINTS = [
+    "deploy:created",
+    "deploy:prepared",
+    "write:deploy.json",
+    "deploy:pending",
+    "write:grub.cfg",
+    "deploy:bootloader",
+    "deploy:switched",
+    "deploy:collected",
+]
 
 
 @pytest.mark.parametrize("point", DEPLOY_POINTS)
@@ -389,8 +424,12 @@ def booted_view(system: Ash, deployment: str) -> Iterator[Ash]:
     view.mkdir()
     with ExitStack() as stack:
         stack.callback(view.rmdir)
-        for source, target in ((system.store / "deploy" / deployment, view), (system.store, view / ".snapshots"),
-                               (system.sysroot / "home", view / "home"), (system.sysroot / "var", view / "var")):  # fmt: skip
+        for source, target in (
+            (system.store / "deploy" / deployment, view),
+            (system.store, view / ".snapshots"),
+            (system.sysroot / "home", view / "home"),
+            (system.sysroot / "var", view / "var"),
+        ):
             subprocess.run(["mount", "--bind", source, target], check=True)
             stack.callback(subprocess.run, ["umount", target], check=True)
         yield Ash(view)
@@ -553,7 +592,9 @@ def test_boot_through_a_link_boots_the_snapshots_own_kernel(system, tmp_path):
     system("deploy", "1")
     assert grub_default(system) == (1, "1-2")
     cfg = (system.store / "boot/grub/grub.cfg").read_text()
-    assert f"/deploy/1-2/boot-real/vmlinuz-{KERNEL} " in cfg and f"/rootfs/snapshot-1/boot-real/vmlinuz-{KERNEL} " in cfg
+    assert (
+        f"/deploy/1-2/boot-real/vmlinuz-{KERNEL} " in cfg and f"/rootfs/snapshot-1/boot-real/vmlinuz-{KERNEL} " in cfg
+    )
     assert "9.9.9-host" not in cfg
     assert "# snapshot 2: no kernel with an initramfs" in cfg
 

@@ -36,8 +36,13 @@ DM_CRYPT_STANDIN = """\
 
 
 def setup(*args, env: dict) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*ASH, "setup", *map(os.fspath, args)], capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL, env={**os.environ, **env})  # fmt: skip
+    return subprocess.run(
+        [*ASH, "setup", *map(os.fspath, args)],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, **env},
+    )
 
 
 def test_hook_ash_encrypt(tmp_path, busybox_root, plugin_site, root_tools):

@@ -48,8 +48,20 @@ def test_hook_ash_package_manager(tpm):
 def test_hook_ash_bootstrap(sysroot, tmp_path, plugin_site):
     pip_install(make_plugin(tmp_path, "ash-tpm", "ash_tpm", TPM), plugin_site)
     ash = Ash(sysroot)
-    ash("init", "--bootstrap", "testos", "--release", "r1", "--mirror", "http://m", "--include", "a", "--include", "b",
-        env=env_with(plugin_site))  # fmt: skip
+    ash(
+        "init",
+        "--bootstrap",
+        "testos",
+        "--release",
+        "r1",
+        "--mirror",
+        "http://m",
+        "--include",
+        "a",
+        "--include",
+        "b",
+        env=env_with(plugin_site),
+    )
     options = json.loads((ash.snapshot(0) / "etc/bootstrap.json").read_text())
     assert options == {"release": "r1", "mirror": "http://m", "variant": None, "packages": ["a", "b"]}
     assert ash.tree_json()["distro"] == "testos"

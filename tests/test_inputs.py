@@ -63,8 +63,13 @@ def test_run_needs_a_command(store, argv):
 
 def test_del_without_a_terminal_or_with_stdin_closed_asks_nobody(store):
     store("clone", "0")
-    closed = subprocess.run([*store.argv("del", "1")], capture_output=True, text=True, stdin=subprocess.DEVNULL,
-                            preexec_fn=lambda: os.close(0))  # fmt: skip
+    closed = subprocess.run(
+        [*store.argv("del", "1")],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        preexec_fn=lambda: os.close(0),
+    )
     assert "refusing to delete without confirmation" in one_error(closed, 2)
     assert store.ids() == {0, 1}
 
@@ -77,20 +82,28 @@ def test_del_refuses_the_base_before_asking(store):
 
 @pytest.mark.parametrize(
     "wrapper, why",
-    [(["setpriv", "--inh-caps=-sys_admin", "--bounding-set=-sys_admin"], "without the capability CAP_SYS_ADMIN"),
-     (["unshare", "--user", "--map-root-user"], "root of a user namespace")],
+    [
+        (["setpriv", "--inh-caps=-sys_admin", "--bounding-set=-sys_admin"], "without the capability CAP_SYS_ADMIN"),
+        (["unshare", "--user", "--map-root-user"], "root of a user namespace"),
+    ],
     ids=["no-cap-sys-admin", "user-namespace"],
-)  # fmt: skip
+)
 def test_root_without_its_powers_is_told_up_front(store, wrapper, why):
-    proc = subprocess.run([*wrapper, *store.argv("clone", "0")], capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    proc = subprocess.run(
+        [*wrapper, *store.argv("clone", "0")], capture_output=True, text=True, stdin=subprocess.DEVNULL
+    )
     assert why in one_error(proc, 77)
     assert store.ids() == {0} and not list((store.store / "rootfs").glob(".*"))
 
 
 def test_the_chroot_guard_decides_without_pid_1s_root(store):
     """Without CAP_SYS_PTRACE /proc/1/root cannot be read; the mount table decides (not a chroot)."""
-    proc = subprocess.run(["setpriv", "--inh-caps=-sys_ptrace", "--bounding-set=-sys_ptrace", *store.argv("clone", "0")],
-                          capture_output=True, text=True, stdin=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.run(
+        ["setpriv", "--inh-caps=-sys_ptrace", "--bounding-set=-sys_ptrace", *store.argv("clone", "0")],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
     assert proc.returncode == 0 and proc.stdout == "1\n", proc.stderr
 
 
@@ -98,7 +111,9 @@ def test_a_system_root_that_is_a_file_or_missing(store, tmp_path):
     (tmp_path / "file").write_text("")
     for root, what in ((tmp_path / "file", "is not a directory"), (tmp_path / "missing", "does not exist")):
         for args in (("tree",), ("init", "--from", str(tmp_path))):
-            proc = subprocess.run([*ASH, "--sysroot", root, *args], capture_output=True, text=True, stdin=subprocess.DEVNULL)
+            proc = subprocess.run(
+                [*ASH, "--sysroot", root, *args], capture_output=True, text=True, stdin=subprocess.DEVNULL
+            )
             assert what in one_error(proc, 2)
 
 
@@ -107,7 +122,9 @@ def test_a_store_on_a_read_only_mount(store, tmp_path):
     view.mkdir()
     subprocess.run(["mount", "--bind", "-o", "ro", store.sysroot, view], check=True)
     try:
-        proc = subprocess.run([*ASH, "--sysroot", view, "clone", "0"], capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        proc = subprocess.run(
+            [*ASH, "--sysroot", view, "clone", "0"], capture_output=True, text=True, stdin=subprocess.DEVNULL
+        )
         assert "Read-only file system" in one_error(proc)
         assert "hint: the filesystem is mounted read-only: remount it read-write" in proc.stderr
     finally:
@@ -120,7 +137,9 @@ def test_a_store_copied_onto_another_filesystem(store, tmp_path):
     subprocess.run(["mount", "-t", "tmpfs", "tmpfs", copy], check=True)
     try:
         subprocess.run(["cp", "-a", store.store, copy], check=True)
-        proc = subprocess.run([*ASH, "--sysroot", copy, "clone", "0"], capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        proc = subprocess.run(
+            [*ASH, "--sysroot", copy, "clone", "0"], capture_output=True, text=True, stdin=subprocess.DEVNULL
+        )
         assert "is not on a btrfs filesystem" in one_error(proc)
         assert "hint: ash keeps its snapshots on a btrfs filesystem" in proc.stderr
         tree = json.loads((copy / ".snapshots/ash/tree.json").read_text())

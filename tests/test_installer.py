@@ -19,7 +19,9 @@ pytestmark = pytest.mark.usefixtures("root_tools")  # ash setup needs root befor
 
 
 def ash(*args, **kwargs) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*ASH, *map(os.fspath, args)], capture_output=True, text=True, stdin=subprocess.DEVNULL, **kwargs)
+    return subprocess.run(
+        [*ASH, *map(os.fspath, args)], capture_output=True, text=True, stdin=subprocess.DEVNULL, **kwargs
+    )
 
 
 def refused(out: subprocess.CompletedProcess[str], reason: str) -> None:
@@ -41,7 +43,9 @@ def disk(tmp_path, root_tools):
     image = tmp_path / "disk.img"
     with open(image, "wb") as f:
         f.truncate(6 << 30)
-    subprocess.run(["sfdisk", "--quiet", image], input="label: dos\nstart=2048, size=4GiB\nsize=1GiB\n", text=True, check=True)
+    subprocess.run(
+        ["sfdisk", "--quiet", image], input="label: dos\nstart=2048, size=4GiB\nsize=1GiB\n", text=True, check=True
+    )
     with Guard() as guard:
         loop, parts = guard.attach(image)
         yield loop, parts
@@ -69,7 +73,9 @@ def test_refuses_what_is_not_what_it_was_told(disk, other_disk, tmp_path, busybo
     refused(ash("setup", tmp_path, loop, *base), f"{tmp_path} is not a block device")
     refused(ash("setup", p1, loop, "--firmware", "uefi", *base), "UEFI needs an EFI system partition")
     refused(ash("setup", p1, loop, p2, *base), f"{p2} is not FAT-formatted")
-    refused(ash("setup", p1, loop, p2, "--firmware", "bios", *base), "an EFI system partition is only for --firmware uefi")
+    refused(
+        ash("setup", p1, loop, p2, "--firmware", "bios", *base), "an EFI system partition is only for --firmware uefi"
+    )
     refused(ash("setup", p1, loop, "--firmware", "arm", *base), "unknown firmware 'arm'")
     refused(ash("setup", p1, loop, "--image", tmp_path / "x.img", *base), "give either --image FILE or PARTITION DISK")
     refused(ash("setup", p1, loop, "--from", busybox_root), "refusing to erase a partition without confirmation")
@@ -120,9 +126,15 @@ def test_refuses_bad_images(tmp_path, busybox_root):
     assert existing.read_text() == "mine"
     refused(ash("setup", "--image", tmp_path / "small.img", "--size", "1G", "-y"), "1.0 GiB is too small")
     missing = tmp_path / "missing"
-    refused(ash("setup", "--image", missing / "x.img", "--size", "4G", "-y"), f"cannot create {missing / 'x.img'}: there is no directory {missing}")
+    refused(
+        ash("setup", "--image", missing / "x.img", "--size", "4G", "-y"),
+        f"cannot create {missing / 'x.img'}: there is no directory {missing}",
+    )
     refused(ash("setup", "--image", tmp_path / "x.img", "--size", "lots", "-y"), "'lots' is not a size")
-    refused(ash("setup", "--image", tmp_path / "x.img", "--hostname", "no_such host", "-y"), "'no_such host' is not a host name")
+    refused(
+        ash("setup", "--image", tmp_path / "x.img", "--hostname", "no_such host", "-y"),
+        "'no_such host' is not a host name",
+    )
     out = ash("setup", "--image", tmp_path / "x.img", "-y", env={**os.environ, "ASH_DISABLED_PLUGINS": "grub"})
     assert out.returncode == 1 and "needs exactly one bootloader plugin, found none" in out.stderr
     out = ash("setup", "--image", tmp_path / "x.img", "--distro", "plan9", "-y")
@@ -152,7 +164,10 @@ def test_refuses_bad_users_and_passwords(tmp_path, busybox_root):
     refused(ash(*base, "--user=-rf"), "'-rf' is not a user name")
     refused(ash(*base, "--user", "a" * 33), f"'{'a' * 33}' is not a user name")
     refused(ash(*base, "--root-password", "secret\nmallory:x"), "the root password contains a control character")
-    refused(ash(*base, "--user", "alice", "--user-password", "tab\there"), "the password of alice contains a control character")
+    refused(
+        ash(*base, "--user", "alice", "--user-password", "tab\there"),
+        "the password of alice contains a control character",
+    )
     assert list(tmp_path.iterdir()) == []
 
 
@@ -163,5 +178,8 @@ def test_failed_install_onto_a_partition_says_it_was_erased(disk, busybox_root):
     out = ash("setup", p1, loop, "--from", busybox_root, "-y")
     assert out.returncode == 1, out
     first = out.stderr.splitlines()[0]
-    assert first == f"ash: error: {p1} was erased and the installation is incomplete: the new system has no python3, which ash needs", out.stderr
+    assert (
+        first == f"ash: error: {p1} was erased and the installation is incomplete:"
+        " the new system has no python3, which ash needs"
+    ), out.stderr
     assert out.stderr.splitlines()[1:] == ["hint: include python3 in its packages"]

@@ -45,7 +45,9 @@ def talk(argv: list[str], line: str, prompt: bytes = b"# ", timeout: float = 60)
 def test_chroot_on_a_terminal_is_an_interactive_shell(store):
     store("clone", "0")
     # quotes keep the typed (echoed) line from matching what the shell prints
-    status, shown = talk(store.argv("chroot", "1"), 'echo "FLAGS:"$-; [ -t 2 ] && echo "STDERR""TTY"; touch /kept; exit 0\n')
+    status, shown = talk(
+        store.argv("chroot", "1"), 'echo "FLAGS:"$-; [ -t 2 ] && echo "STDERR""TTY"; touch /kept; exit 0\n'
+    )
     assert status == 0, shown
     flags = re.findall(r"FLAGS:(\w+)", shown)
     assert flags and "i" in flags[0], shown

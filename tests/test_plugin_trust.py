@@ -31,4 +31,7 @@ def test_a_second_plugin_of_the_same_name_is_reported_not_loaded(store, tmp_path
     proc = store("plugins", "--json", env=env_with(plugin_site))
     loaded = [r for r in json.loads(proc.stdout) if r["name"] == "hello"]
     assert [r["distribution"] for r in loaded] == ["ash-hello"]
-    assert "ash: warning: plugin 'hello' from hello-again 1.2.3 has the name of the plugin from ash-hello 1.2.3; skipped" in proc.stderr
+    assert (
+        "ash: warning: plugin 'hello' from hello-again 1.2.3 has the name of the plugin from ash-hello 1.2.3; skipped"
+        in proc.stderr
+    )

@@ -57,8 +57,14 @@ def test_third_party_plugin_is_found_called_and_listed(store, tmp_path, plugin_s
     [
         ("import no_such_module_anywhere\n", "failed to load (ModuleNotFoundError"),
         ("raise RuntimeError('boom at import')\n", "failed to load (RuntimeError: boom at import)"),
-        ("from ashcore.api import hookimpl\n@hookimpl\ndef ash_instal(chroot, packages):\n    pass\n", "unknown hook 'ash_instal'"),
-        ("from ashcore.api import hookimpl\n@hookimpl\ndef ash_install(chroot, packages, dry_run):\n    pass\n", "dry_run"),
+        (
+            "from ashcore.api import hookimpl\n@hookimpl\ndef ash_instal(chroot, packages):\n    pass\n",
+            "unknown hook 'ash_instal'",
+        ),
+        (
+            "from ashcore.api import hookimpl\n@hookimpl\ndef ash_install(chroot, packages, dry_run):\n    pass\n",
+            "dry_run",
+        ),
     ],
     ids=["missing-import", "raises", "unknown-hook", "bad-signature"],
 )

@@ -26,7 +26,12 @@ from ashcore.install.selfcopy import LAUNCHER
 REPO = Path(__file__).resolve().parents[1]
 PYTHON = Path("/usr/bin/python{}.{}".format(*sys.version_info))
 #: pip configured with nothing but an index where nothing answers
-OFFLINE = {"PIP_CONFIG_FILE": os.devnull, "PIP_INDEX_URL": "http://127.0.0.1:9/", "PIP_EXTRA_INDEX_URL": "", "PIP_FIND_LINKS": ""}
+OFFLINE = {
+    "PIP_CONFIG_FILE": os.devnull,
+    "PIP_INDEX_URL": "http://127.0.0.1:9/",
+    "PIP_EXTRA_INDEX_URL": "",
+    "PIP_FIND_LINKS": "",
+}
 
 
 @pytest.fixture(scope="session")
@@ -48,22 +53,42 @@ def installed_ash(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """ash, ash-apt and ash-grub installed NOT editable into a new venv without pip, offline: wheels
     built from copies of this checkout. The dependencies are the tested environment's (not its ash
     nor pip), seen through a .pth file. Returns the venv's site directory."""
-    require(subprocess.run([sys.executable, "-c", "import setuptools, wheel"]).returncode == 0, "needs setuptools and wheel")
+    require(
+        subprocess.run([sys.executable, "-c", "import setuptools, wheel"]).returncode == 0, "needs setuptools and wheel"
+    )
     where = tmp_path_factory.mktemp("installed-ash")
     sources = []
-    for project, package in ((REPO, "ashcore"), (REPO / "plugins/ash-apt", "ash_apt"), (REPO / "plugins/ash-grub", "ash_grub")):
+    for project, package in (
+        (REPO, "ashcore"),
+        (REPO / "plugins/ash-apt", "ash_apt"),
+        (REPO / "plugins/ash-grub", "ash_grub"),
+    ):
         src = where / "src" / package
         shutil.copytree(project / package, src / package, ignore=shutil.ignore_patterns("__pycache__"))
         for name in ("pyproject.toml", "README.md"):
             shutil.copy(project / name, src)
         sources.append(src)
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet"]
-    subprocess.run([*pip, "wheel", "--no-deps", "--no-index", "--no-build-isolation", "--wheel-dir", where / "wheels", *sources],
-                   check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        [*pip, "wheel", "--no-deps", "--no-index", "--no-build-isolation", "--wheel-dir", where / "wheels", *sources],
+        check=True,
+        capture_output=True,
+    )
     venv = where / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv], check=True)
-    subprocess.run([*pip, "--python", venv / "bin/python", "install", "--no-deps", "--no-index", *(where / "wheels").glob("*.whl")],
-                   check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        [
+            *pip,
+            "--python",
+            venv / "bin/python",
+            "install",
+            "--no-deps",
+            "--no-index",
+            *(where / "wheels").glob("*.whl"),
+        ],
+        check=True,
+        capture_output=True,
+    )
     site = venv / "lib" / PYTHON.name / "site-packages"
     dependencies = where / "dependencies"
     dependencies.mkdir()
@@ -76,8 +101,11 @@ def installed_ash(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def files(directory: Path) -> dict[str, bytes]:
     """Every file below ``directory`` with its content, bytecode caches aside."""
-    return {os.fspath(p.relative_to(directory)): p.read_bytes() for p in directory.rglob("*")
-            if p.is_file() and "__pycache__" not in p.parts}  # fmt: skip
+    return {
+        os.fspath(p.relative_to(directory)): p.read_bytes()
+        for p in directory.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    }
 
 
 def test_self_update_copies_the_installed_ash_without_an_index(ash, python_root, installed_ash, tmp_path):
@@ -170,5 +198,6 @@ def test_self_update_needs_the_same_python(store):
     out = store("self-update", sid, check=False)
     running = "{}.{}".format(*sys.version_info)
     assert out.returncode == 1 and out.stderr.splitlines()[0] == (
-        f"ash: error: the target has Python 3.99, but this ash runs on Python {running}"), out.stderr
+        f"ash: error: the target has Python 3.99, but this ash runs on Python {running}"
+    ), out.stderr
     assert digest(store.snapshot(int(sid))) == before

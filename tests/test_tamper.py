@@ -19,13 +19,13 @@ def set_ro(path, value: bool) -> None:
 @pytest.fixture
 def used(store):
     """A store that ash has worked on in every way that makes or changes snapshots."""
-    store("clone", "0")                                   # 1: a copy
+    store("clone", "0")  # 1: a copy
     store("run", "1", "sh", "-c", "echo changed > /file")  # 1: a committed transaction
-    store("branch", "1")                                  # 2: a copy of a changed snapshot
+    store("branch", "1")  # 2: a copy of a changed snapshot
     store("mutable", "2")
     store("run", "2", "sh", "-c", "echo mutable > /file")  # 2: changed while mutable
-    store("immutable", "2")                               # 2: immutable again, as it is now
-    store("clone-tree", "1")                              # 3, 4: copies of both
+    store("immutable", "2")  # 2: immutable again, as it is now
+    store("clone-tree", "1")  # 3, 4: copies of both
     return store
 
 

@@ -79,15 +79,18 @@ def rollback(plugins: Plugins, store: Store, tree: Tree) -> Deployment:
     deployments = store.deployments
     old = deployments.load()
     if old.previous is None or not deployments.path(old.previous.id).is_dir():
-        raise UsageError("there is no previous deployment to roll back to", hint="see 'ash tree', then 'ash deploy <snapshot>'")
+        raise UsageError(
+            "there is no previous deployment to roll back to", hint="see 'ash tree', then 'ash deploy <snapshot>'"
+        )
     plugins.require_bootloader()
     state = DeployState(default=old.previous, previous=old.default, pending=True)
     menu.switch(plugins, store, state, menu.context(store, tree, state), undo=old)
     return old.previous
 
 
-def _prepare(store: Store, root: Path, dep: Deployment, layout: fstab.Layout, *, writable: bool,
-             state_paths: tuple[str, ...]) -> None:  # fmt: skip
+def _prepare(
+    store: Store, root: Path, dep: Deployment, layout: fstab.Layout, *, writable: bool, state_paths: tuple[str, ...]
+) -> None:
     """Mark the new deployment with what it is and give it its fstab and mount points.
 
     Every path is taken as the deployment sees it (:func:`in_root`): a link in the snapshot, such as
@@ -114,8 +117,12 @@ def run_hooks(ctx: DeployContext, kind: str) -> list[str]:
     directory = ctx.sysroot / HOOKS / f"{kind}.d"
     found = sorted(directory.iterdir()) if directory.is_dir() else []
     hooks = [p for p in found if not p.name.startswith(".") and p.is_file() and os.access(p, os.X_OK)]
-    env = {**os.environ, "ASH_SNAPSHOT": str(ctx.snapshot), "ASH_SYSROOT": str(ctx.sysroot),
-           "ASH_DEPLOYMENT": str(ctx.deployment)}  # fmt: skip
+    env = {
+        **os.environ,
+        "ASH_SNAPSHOT": str(ctx.snapshot),
+        "ASH_SYSROOT": str(ctx.sysroot),
+        "ASH_DEPLOYMENT": str(ctx.deployment),
+    }
     failed = []
     for hook in hooks:
         status = run([hook], env=env, check=False).returncode

@@ -30,8 +30,12 @@ if TYPE_CHECKING:
 
 Snap = Annotated[str, typer.Argument(metavar="SNAPSHOT", help="Snapshot number (see 'ash tree').", show_default=False)]
 Tree_ = Annotated[str, typer.Argument(metavar="TREE", help="Snapshot whose subtree to work on.", show_default=False)]
-Packages = Annotated[list[str], typer.Argument(metavar="PACKAGE...", help="Package names, passed verbatim.", show_default=False)]
-Command = Annotated[list[str], typer.Argument(metavar="COMMAND...", help="Program and arguments (no shell).", show_default=False)]
+Packages = Annotated[
+    list[str], typer.Argument(metavar="PACKAGE...", help="Package names, passed verbatim.", show_default=False)
+]
+Command = Annotated[
+    list[str], typer.Argument(metavar="COMMAND...", help="Program and arguments (no shell).", show_default=False)
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 DescOpt = Annotated[str | None, typer.Option("--desc", "-d", help="Description of the new snapshot.")]
@@ -60,7 +64,7 @@ class Builtin:
                     raise UsageError(f"'{option}' is not a snapshot number", hint=SNAPSHOT_HINT) from None
                 raise
 
-        command.parse_args = parse
+        command.parse_args = parse  # type: ignore[method-assign]
         return command
 
     @property
@@ -155,7 +159,10 @@ class State:
         except OSError:  # e.g. not ours to look at: the command's own checks say so
             return
         if what:
-            raise UsageError(f"the system root {self.sysroot} {what}", hint="give --sysroot (or ASH_SYSROOT) the root directory of the system")
+            raise UsageError(
+                f"the system root {self.sysroot} {what}",
+                hint="give --sysroot (or ASH_SYSROOT) the root directory of the system",
+            )
 
     @property
     def system(self) -> System:

@@ -53,7 +53,10 @@ def live_chroot_cmd() -> None:
 
     s = state()
     home = s.store.sysroot / "home"
-    with s.system.changing() as tree, s.system.live_chroot(tree, (Bind(home, "/home", readonly=False),) if home.is_dir() else ()) as chroot:
+    with (
+        s.system.changing() as tree,
+        s.system.live_chroot(tree, (Bind(home, "/home", readonly=False),) if home.is_dir() else ()) as chroot,
+    ):
         status = chroot.run([login_shell(chroot.root)], check=False, stdin=None).returncode
     if status:
         raise typer.Exit(status)

@@ -102,7 +102,8 @@ def install_cmd(
     snapshot: Snap,
     names: Packages,
     live: Annotated[
-        bool, typer.Option("--live", "-l", help="Also install into the running system (SNAPSHOT must be the one it runs).")
+        bool,
+        typer.Option("--live", "-l", help="Also install into the running system (SNAPSHOT must be the one it runs)."),
     ] = False,
 ) -> None:
     """Install packages into a snapshot (and with --live into the running system too)."""
@@ -113,8 +114,12 @@ def install_cmd(
     if not live:
         _change(snapshot, "install", lambda system, tree, sid: packages.install(system, tree, sid, names))
     else:
-        _change(snapshot, "install", lambda system, tree, sid: live_ops.install_live(system, tree, sid, names),
-                done="updated, and the running system too")  # fmt: skip
+        _change(
+            snapshot,
+            "install",
+            lambda system, tree, sid: live_ops.install_live(system, tree, sid, names),
+            done="updated, and the running system too",
+        )
 
 
 @command("remove", "uninstall", "rmpkg", context_settings=PACKAGE_ARGS)

@@ -13,7 +13,15 @@ def tree_cmd(as_json: JsonOpt = False) -> None:
     store = state().store
     tree, current = store.load(), store.current()
     if as_json:
-        emit_json({"current": current, "booted": store.booted(), "deployed": store.deployed(), "distro": tree.distro, "tree": tree.nested(current)})
+        emit_json(
+            {
+                "current": current,
+                "booted": store.booted(),
+                "deployed": store.deployed(),
+                "distro": tree.distro,
+                "tree": tree.nested(current),
+            }
+        )
     else:
         print(tree.render(current))
 
@@ -29,8 +37,11 @@ def current_cmd(as_json: JsonOpt = False) -> None:
     elif current is None:
         raise AshError("no snapshot is booted or deployed yet", hint="deploy one with 'ash deploy <snapshot>'")
     elif current not in tree:
-        raise AshError(f"snapshot {current}, which the system {'runs' if store.booted() == current else 'boots next'}, is no longer in the tree",
-                       hint="see 'ash check', then deploy a snapshot of the tree")  # fmt: skip
+        raise AshError(
+            f"snapshot {current}, which the system {'runs' if store.booted() == current else 'boots next'},"
+            " is no longer in the tree",
+            hint="see 'ash check', then deploy a snapshot of the tree",
+        )
     else:
         print(current)
 

@@ -44,13 +44,19 @@ def init_cmd(
         Path | None,
         typer.Option("--from", help="Directory or tar archive holding the base root filesystem."),
     ] = None,
-    bootstrap: Annotated[str | None, typer.Option("--bootstrap", metavar="DISTRO", help="Bootstrap the base with a distro plugin.")] = None,
-    release: Annotated[str | None, typer.Option("--release", help="Release/suite to bootstrap (e.g. bookworm).")] = None,
+    bootstrap: Annotated[
+        str | None, typer.Option("--bootstrap", metavar="DISTRO", help="Bootstrap the base with a distro plugin.")
+    ] = None,
+    release: Annotated[
+        str | None, typer.Option("--release", help="Release/suite to bootstrap (e.g. bookworm).")
+    ] = None,
     mirror: Annotated[str | None, typer.Option("--mirror", help="Package mirror to bootstrap from.")] = None,
     variant: Annotated[str | None, typer.Option("--variant", help="Bootstrap variant (e.g. minbase).")] = None,
     include: Annotated[list[str], typer.Option("--include", help="Extra package for the base (repeatable).")] = [],  # noqa: B006
     distro: Annotated[str | None, typer.Option("--distro", help="Record this distro instead of detecting it.")] = None,
-    cache_dir: Annotated[Path | None, typer.Option("--cache-dir", help="Keep packages downloaded by --bootstrap here.")] = None,
+    cache_dir: Annotated[
+        Path | None, typer.Option("--cache-dir", help="Keep packages downloaded by --bootstrap here.")
+    ] = None,
 ) -> None:
     """Create the snapshot store at the sysroot, with snapshot 0 as the base."""
     from ..hooks.records import BootstrapOptions
@@ -61,7 +67,12 @@ def init_cmd(
     fill = None
     if bootstrap:
         options = BootstrapOptions(
-            distro=bootstrap, release=release, mirror=mirror, variant=variant, packages=tuple(include), cache_dir=cache_dir
+            distro=bootstrap,
+            release=release,
+            mirror=mirror,
+            variant=variant,
+            packages=tuple(include),
+            cache_dir=cache_dir,
         )
         fill = snapshots.bootstrap_into(s.system, options)
     tree = snapshots.init(s.store, source=source, distro=distro or bootstrap, fill=fill)

@@ -22,7 +22,9 @@ def setup_cmd(
     partition: Annotated[Path | None, typer.Argument(help="Partition for the btrfs filesystem (erased).")] = None,
     disk: Annotated[Path | None, typer.Argument(help="The disk holding it (GRUB goes there for BIOS).")] = None,
     esp: Annotated[Path | None, typer.Argument(help="FAT EFI system partition (UEFI).")] = None,
-    image: Annotated[Path | None, typer.Option("--image", help="Install into this new disk-image file instead.")] = None,
+    image: Annotated[
+        Path | None, typer.Option("--image", help="Install into this new disk-image file instead.")
+    ] = None,
     size: Annotated[str, typer.Option("--size", help="Size of the image file.")] = "8G",
     firmware: Firmware = None,
     distro: Annotated[str, typer.Option("--distro", help="Distribution to bootstrap.")] = "debian",
@@ -41,7 +43,9 @@ def setup_cmd(
     timezone: Annotated[str | None, typer.Option("--timezone", help="Time zone, e.g. Europe/Paris.")] = None,
     root_password: Annotated[
         str | None,
-        typer.Option("--root-password", envvar="ASH_ROOT_PASSWORD", help="Root password (asked if not given; empty: locked)."),
+        typer.Option(
+            "--root-password", envvar="ASH_ROOT_PASSWORD", help="Root password (asked if not given; empty: locked)."
+        ),
     ] = None,
     user: Annotated[str | None, typer.Option("--user", help="Also create this user (in the sudo group).")] = None,
     user_password: Annotated[
@@ -49,7 +53,9 @@ def setup_cmd(
         typer.Option("--user-password", envvar="ASH_USER_PASSWORD", help="The user's password (asked if not given)."),
     ] = None,
     cache: Annotated[Path | None, typer.Option("--cache-dir", help="Keep downloaded packages here.")] = None,
-    encrypt: Annotated[bool, typer.Option("--encrypt", help="Encrypt the root partition (needs an encryption plugin).")] = False,
+    encrypt: Annotated[
+        bool, typer.Option("--encrypt", help="Encrypt the root partition (needs an encryption plugin).")
+    ] = False,
     passphrase: Annotated[
         str | None,
         typer.Option("--passphrase", envvar="ASH_PASSPHRASE", help="Passphrase for --encrypt (asked if not given)."),
@@ -75,15 +81,26 @@ def setup_cmd(
     if isinstance(where, installer.Target):
         ask.confirm(f"Erase {partition} and install ash there?", refuse_without=not yes)
     settings = installer.Settings(
-        distro=distro, release=release, mirror=mirror, packages=tuple(include), source=source, overlay=overlay,
+        distro=distro,
+        release=release,
+        mirror=mirror,
+        packages=tuple(include),
+        source=source,
+        overlay=overlay,
         hostname=hostname or ask.text("Host name", "ash"),
         timezone=timezone,
         root_password=root_password if root_password is not None else ask.password("Root password (empty: locked)"),
         user=user,
-        user_password=user_password if user_password is not None else ask.password(f"Password of {user}") if user else "",
+        user_password=user_password
+        if user_password is not None
+        else ask.password(f"Password of {user}")
+        if user
+        else "",
         cache_dir=cache,
-        passphrase=(passphrase if passphrase is not None else ask.password("Passphrase of the encrypted root")) if encrypt else None,
-    )  # fmt: skip
+        passphrase=(passphrase if passphrase is not None else ask.password("Passphrase of the encrypted root"))
+        if encrypt
+        else None,
+    )
     installer.preflight(system, settings)
     if isinstance(where, installer.Image):
         installer.install_image(system, where, settings)
@@ -111,4 +128,6 @@ class Questions:
             if not typer.confirm(prompt, default=False):
                 raise AshError("nothing was installed")
         elif refuse_without:
-            raise UsageError("refusing to erase a partition without confirmation", hint="pass -y to install without asking")
+            raise UsageError(
+                "refusing to erase a partition without confirmation", hint="pass -y to install without asking"
+            )

@@ -51,7 +51,9 @@ def cbranch_cmd(snapshot: Snap, desc: DescOpt = None) -> None:
 
 @command("ubranch", "clone-under", "cu")
 def ubranch_cmd(
-    parent: Annotated[str, typer.Argument(metavar="PARENT", help="The new snapshot's parent.")], snapshot: Snap, desc: DescOpt = None
+    parent: Annotated[str, typer.Argument(metavar="PARENT", help="The new snapshot's parent.")],
+    snapshot: Snap,
+    desc: DescOpt = None,
 ) -> None:
     """Copy SNAPSHOT as a new child of PARENT (sync the tree afterwards)."""
     _copy(snapshot, lambda tree, src: state().store.require(tree, parent).id, lambda src: desc or f"clone of {src}")

@@ -30,7 +30,9 @@ class Layout:
 
     @classmethod
     def of(cls, sysroot: Path, store: Path) -> Layout:
-        shared = tuple((f"/{name}", btrfs.subvolume_path(sysroot / name)) for name in SHARED if btrfs.is_subvolume(sysroot / name))
+        shared = tuple(
+            (f"/{name}", btrfs.subvolume_path(sysroot / name)) for name in SHARED if btrfs.is_subvolume(sysroot / name)
+        )
         return cls(uuid=btrfs.fs_uuid(store), store=btrfs.subvolume_path(store), shared=shared)
 
     def subvolume(self, rel: str) -> str:

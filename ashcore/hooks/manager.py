@@ -2,9 +2,9 @@
 
 Plugins are modules named by entry points in the ``ash.plugins`` group, loaded in name order. A
 plugin that fails to import, fails validation or uses an unknown hook is skipped with one warning,
-and so is a second plugin of a name already taken (the first by distribution name stays): a broken third-party plugin never takes ``ash``
-down. The core calls hooks only through the typed methods of :class:`Plugins`, one per hook, never
-through ``pm.hook`` directly.
+and so is a second plugin of a name already taken (the first by distribution name stays): a broken
+third-party plugin never takes ``ash`` down. The core calls hooks only through the typed methods
+of :class:`Plugins`, one per hook, never through ``pm.hook`` directly.
 
 First-party plugins are the modules of this repository's distributions: an entry point is one when
 its module lies in a package of :data:`FIRST_PARTY` and comes from the distribution that ships that

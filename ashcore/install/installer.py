@@ -92,7 +92,9 @@ class Target:
         if esp is not None:
             efi = BlockDevice.at(esp)
             if not efi.belongs_to(whole):
-                raise UsageError(f"{esp} is not a partition of {disk}", hint="the EFI system partition must be on the same disk")
+                raise UsageError(
+                    f"{esp} is not a partition of {disk}", hint="the EFI system partition must be on the same disk"
+                )
             if efi.rdev == part.rdev:
                 raise UsageError(f"{esp} is the partition to install on; the EFI system partition must be another")
             if filesystem_type(esp) != "vfat":
@@ -101,7 +103,9 @@ class Target:
         if points := whole.mount_points():
             raise UsageError(f"{disk} is in use (mounted at {', '.join(points)})", hint="unmount it first")
         if holders := whole.holders():
-            raise UsageError(f"{disk} is in use (held by {', '.join(holders)})", hint=f"see 'lsblk {disk}'; stop what uses it first")
+            raise UsageError(
+                f"{disk} is in use (held by {', '.join(holders)})", hint=f"see 'lsblk {disk}'; stop what uses it first"
+            )
         if part.size < MIN_SIZE:
             raise UsageError(f"{root} is too small ({part.size / GiB:.1f} GiB; at least {MIN_SIZE // GiB} GiB needed)")
         return cls(root, disk, esp, kind)
@@ -120,14 +124,27 @@ def parse_firmware(name: str) -> Firmware:
 def preflight(system: System, settings: Settings) -> None:
     """Refuse settings that would fail only after minutes of work."""
     if not _HOSTNAME.fullmatch(settings.hostname):
-        raise UsageError(f"{settings.hostname!r} is not a host name", hint="letters, digits and inner dashes, at most 63")
+        raise UsageError(
+            f"{settings.hostname!r} is not a host name", hint="letters, digits and inner dashes, at most 63"
+        )
     if settings.user == "root":
-        raise UsageError("--user root: root is there already", hint="give --root-password for root, --user for another user")
+        raise UsageError(
+            "--user root: root is there already", hint="give --root-password for root, --user for another user"
+        )
     if settings.user is not None and not _USER.fullmatch(settings.user):
-        raise UsageError(f"{settings.user!r} is not a user name", hint="a lower-case letter or '_', then those, digits or '-'; at most 32")
-    for whose, password in (("the root password", settings.root_password), (f"the password of {settings.user}", settings.user_password)):
+        raise UsageError(
+            f"{settings.user!r} is not a user name",
+            hint="a lower-case letter or '_', then those, digits or '-'; at most 32",
+        )
+    for whose, password in (
+        ("the root password", settings.root_password),
+        (f"the password of {settings.user}", settings.user_password),
+    ):
         if password and _CONTROL.search(password):
-            raise UsageError(f"{whose} contains a control character (such as a newline)", hint="a password is one line of printable characters")
+            raise UsageError(
+                f"{whose} contains a control character (such as a newline)",
+                hint="a password is one line of printable characters",
+            )
     system.plugins.require_bootloader()
     if settings.source is None:
         system.plugins.package_manager_for([settings.distro])
@@ -154,7 +171,10 @@ class Image:
         if os.path.lexists(path):
             raise UsageError(f"{path} already exists", hint="remove it or choose another file")
         if not path.parent.is_dir():
-            raise UsageError(f"cannot create {path}: there is no directory {path.parent}", hint="create it first or choose another place")
+            raise UsageError(
+                f"cannot create {path}: there is no directory {path.parent}",
+                hint="create it first or choose another place",
+            )
         return cls(path, size, kind)
 
 
@@ -183,8 +203,10 @@ def install_device(system: System, target: Target, settings: Settings) -> None:
         try:
             _install(system, guard, device, target, settings)
         except (AshError, OSError) as error:
-            raise AshError(f"{target.root} was erased and the installation is incomplete: {error_message(error)}",
-                           hint=getattr(error, "hint", None)) from error  # fmt: skip
+            raise AshError(
+                f"{target.root} was erased and the installation is incomplete: {error_message(error)}",
+                hint=getattr(error, "hint", None),
+            ) from error
 
 
 @contextmanager
@@ -268,7 +290,9 @@ def _configure(system: System, chroot: Chroot, settings: Settings, tree: Tree) -
     layout = fstab.Layout.of(system.store.sysroot, system.store.path)
     (root / "etc/fstab").write_text(fstab.merge(fstab.read(root), layout.snapshot_lines()))
     (root / "etc/hostname").write_text(f"{settings.hostname}\n")
-    (root / "etc/hosts").write_text(f"127.0.0.1\tlocalhost\n127.0.1.1\t{settings.hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n")
+    (root / "etc/hosts").write_text(
+        f"127.0.0.1\tlocalhost\n127.0.1.1\t{settings.hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+    )
     if settings.timezone:
         if not (root / "usr/share/zoneinfo" / settings.timezone).is_file():
             raise UsageError(f"unknown time zone {settings.timezone!r}", hint="see /usr/share/zoneinfo")
@@ -296,13 +320,17 @@ def _add_user(system: System, chroot: Chroot, user: str, password: str) -> None:
     """A user whose home is on the shared ``@home`` (made from ``/etc/skel``), in the sudo group if any."""
     groups = (chroot.root / "etc/group").read_text()
     sudo = ["--groups", "sudo"] if "\nsudo:" in f"\n{groups}" else []
-    chroot.run(["useradd", "--no-create-home", "--home-dir", f"/home/{user}", "--shell", "/bin/bash", *sudo, "--", user])
+    chroot.run(
+        ["useradd", "--no-create-home", "--home-dir", f"/home/{user}", "--shell", "/bin/bash", *sudo, "--", user]
+    )
     if password:
         _chpasswd(chroot, user, password)
-    uid, gid = next(line.split(":")[2:4] for line in (chroot.root / "etc/passwd").read_text().splitlines() if line.split(":")[0] == user)
+    uid, gid = next(
+        line.split(":")[2:4]
+        for line in (chroot.root / "etc/passwd").read_text().splitlines()
+        if line.split(":")[0] == user
+    )
     home = system.store.sysroot / "home" / user
     run(["cp", "-a", "--no-target-directory", chroot.root / "etc/skel", home])
     run(["chown", "-R", f"{uid}:{gid}", home])
     home.chmod(0o750)
-
-

@@ -45,9 +45,14 @@ def install_ash(system: System, chroot: Chroot, tree: Tree) -> None:
     root = chroot.root
     version, running = _python_version(root), "{}.{}".format(*sys.version_info)
     if version != running:
-        raise AshError(f"the target has Python {version}, but this ash runs on Python {running}",
-                       hint=f"ash is copied as it runs; copy it from an ash that runs on Python {version}")  # fmt: skip
-    users = {system.plugins.package_manager_or_none(root, tree.distro), *system.plugins.implementers("ash_bootloader_update")}
+        raise AshError(
+            f"the target has Python {version}, but this ash runs on Python {running}",
+            hint=f"ash is copied as it runs; copy it from an ash that runs on Python {version}",
+        )
+    users = {
+        system.plugins.package_manager_or_none(root, tree.distro),
+        *system.plugins.implementers("ash_bootloader_update"),
+    }
     wanted = ["ashcore", *(r.distribution for r in system.plugins.records if r.name in users)]
     site = in_root(root, SITE)
     btrfs.ensure_absent(site)
@@ -110,18 +115,29 @@ def _site_files(dist: metadata.Distribution) -> tuple[str, dict[str, Path]]:
     recorded = dist.files or []  # _installed() took only distributions with a RECORD
     info = next(f.parts[0] for f in recorded if f.parts[0].endswith(".dist-info"))
     mine = (f"{info}/RECORD", f"{info}/direct_url.json")
-    listed = {f.as_posix(): Path(str(dist.locate_file(f))) for f in recorded  # never a path outside the site
-              if not f.is_absolute() and not {"..", "__pycache__"} & set(f.parts) and f.as_posix() not in mine}  # fmt: skip
+    listed = {
+        f.as_posix(): Path(str(dist.locate_file(f)))
+        for f in recorded  # never a path outside the site
+        if not f.is_absolute() and not {"..", "__pycache__"} & set(f.parts) and f.as_posix() not in mine
+    }
     if not json.loads(dist.read_text("direct_url.json") or "{}").get("dir_info", {}).get("editable"):
         return info, listed
     files = {name: path for name, path in listed.items() if name.startswith(f"{info}/")}
     for package in (dist.read_text("top_level.txt") or "").split():
         spec = importlib.util.find_spec(package)
         if spec is None or spec.origin is None:
-            raise AshError(f"cannot find the package {package} of the editable install {dist.name}", hint="install it without -e")
+            raise AshError(
+                f"cannot find the package {package} of the editable install {dist.name}", hint="install it without -e"
+            )
         if not spec.submodule_search_locations:
             files[Path(spec.origin).name] = Path(spec.origin)
             continue
         top = Path(spec.origin).parent
-        files.update({f"{package}/{p.relative_to(top)}": p for p in top.rglob("*") if p.is_file() and "__pycache__" not in p.parts})
+        files.update(
+            {
+                f"{package}/{p.relative_to(top)}": p
+                for p in top.rglob("*")
+                if p.is_file() and "__pycache__" not in p.parts
+            }
+        )
     return info, files

@@ -26,7 +26,9 @@ def check_names(packages: Sequence[str]) -> list[str]:
     """Refuse package names a package manager could take for an option, or that cannot be names."""
     for name in packages:
         if not name or _BAD_NAME.search(name):
-            raise UsageError(f"invalid package name {name!r}", hint="package names cannot start with '-' or hold spaces")
+            raise UsageError(
+                f"invalid package name {name!r}", hint="package names cannot start with '-' or hold spaces"
+            )
     return list(packages)
 
 
@@ -73,9 +75,7 @@ def remove(system: System, tree: Tree, sid: int, packages: Sequence[str]) -> Non
     have = {p.name for p in installed(system, tree, sid)}
     present = [name for name in packages if name in have or name.split(":")[0] in have]  # apt's name:arch
     if not present:
-        raise NothingToDo(
-            f"snapshot {sid} has none of {', '.join(packages)} installed", hint=f"see 'ash list {sid}'"
-        )
+        raise NothingToDo(f"snapshot {sid} has none of {', '.join(packages)} installed", hint=f"see 'ash list {sid}'")
     with system.transaction(tree, sid, package_manager=True) as chroot:
         system.plugins.remove(_plugin(chroot), chroot, present)
 
@@ -123,7 +123,9 @@ def sync(system: System, tree: Tree, root: int, *, upgrade: bool) -> TreeReport:
     def step(sid: int) -> None:
         packages = None if upgrade else missing(system.store.snapshot_path(sid), sid)
         if packages == []:
-            raise NothingToDo("it has its parent's packages" if sid != root else "the root of the tree: nothing to sync it from")
+            raise NothingToDo(
+                "it has its parent's packages" if sid != root else "the root of the tree: nothing to sync it from"
+            )
         with system.transaction(tree, sid, package_manager=True) as chroot:
             plugin = _plugin(chroot)
             if upgrade:

@@ -62,7 +62,11 @@ def deletable(system: System, tree: Tree, roots: list[int]) -> list[int]:
     previous = store.deployments.load(quiet=True).previous
     protected = {
         BASE: "the base snapshot",
-        **({previous.snapshot: "the fallback deployment's snapshot (the boot menu and 'ash rollback' go back to it)"} if previous else {}),
+        **(
+            {previous.snapshot: "the fallback deployment's snapshot (the boot menu and 'ash rollback' go back to it)"}
+            if previous
+            else {}
+        ),
         **({sid: "deployed"} if (sid := store.deployed()) is not None else {}),
         **({sid: "booted"} if (sid := store.booted()) is not None else {}),
     }
@@ -141,8 +145,21 @@ def _init_base(store: Store, source: Path | None, distro: str | None, fill) -> T
         elif source.is_dir():
             run(["cp", "-a", "--reflink=auto", "--one-file-system", f"{source}/.", work])
         elif source.is_file():
-            run(["tar", "--extract", "--numeric-owner", "--xattrs", "--xattrs-include=*", "--acls",
-                 "--preserve-permissions", "--file", source, "--directory", work])  # fmt: skip
+            run(
+                [
+                    "tar",
+                    "--extract",
+                    "--numeric-owner",
+                    "--xattrs",
+                    "--xattrs-include=*",
+                    "--acls",
+                    "--preserve-permissions",
+                    "--file",
+                    source,
+                    "--directory",
+                    work,
+                ]
+            )
         else:
             raise UsageError(f"{source} is neither a directory nor an archive")
         detected = distro or osrelease.distro_id(work)

@@ -63,8 +63,14 @@ def missing_privilege() -> str | None:
 class System:
     """A sysroot with its snapshot store and the plugins of this run."""
 
-    def __init__(self, sysroot: Path, *, allow_chroot: bool = False, third_party: bool | None = None,
-                 plugins: Plugins | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        sysroot: Path,
+        *,
+        allow_chroot: bool = False,
+        third_party: bool | None = None,
+        plugins: Plugins | None = None,
+    ) -> None:
         self.store = Store(sysroot)
         self.allow_chroot = allow_chroot
         self.third_party = third_party
@@ -158,7 +164,9 @@ class System:
             pm = self.plugins.package_manager_or_none(source, tree.distro)
         btrfs.snapshot(source, work, readonly=False)
         failpoint("tx:working-copy")
-        chroot = Chroot(root=work, snapshot=snapshot_id, package_manager=pm, sysroot=self.store.sysroot, lock_fd=self.lock_fd)
+        chroot = Chroot(
+            root=work, snapshot=snapshot_id, package_manager=pm, sysroot=self.store.sysroot, lock_fd=self.lock_fd
+        )
         try:
             self.plugins.chroot_enter(chroot)
             yield chroot
@@ -180,8 +188,14 @@ class System:
 
         booted = self.running()
         root = self.store.deployments.path(booted.id)
-        chroot = Chroot(root=root, snapshot=booted.snapshot, package_manager=self.plugins.package_manager_or_none(root, tree.distro),
-                        sysroot=self.store.sysroot, binds=list(binds), lock_fd=self.lock_fd)  # fmt: skip
+        chroot = Chroot(
+            root=root,
+            snapshot=booted.snapshot,
+            package_manager=self.plugins.package_manager_or_none(root, tree.distro),
+            sysroot=self.store.sysroot,
+            binds=list(binds),
+            lock_fd=self.lock_fd,
+        )
         try:
             self.plugins.chroot_enter(chroot)
             yield chroot

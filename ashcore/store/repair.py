@@ -55,7 +55,9 @@ def repair(store: Store, tree: Tree | None) -> tuple[Tree, list[str]]:
         notes.append(f"forgot snapshot {sid}: its subvolume is gone")
     for sid in sorted(on_disk - set(tree.snapshots)):
         desc = "base snapshot" if sid == BASE else "recovered by ash check"
-        tree.add(Snapshot(id=sid, parent=None, description=desc, mutable=not btrfs.is_readonly(store.snapshot_path(sid))))
+        tree.add(
+            Snapshot(id=sid, parent=None, description=desc, mutable=not btrfs.is_readonly(store.snapshot_path(sid)))
+        )
         notes.append(f"adopted snapshot {sid} found on disk as a new tree")
     for snap in tree.snapshots.values():
         if snap.parent is not None and snap.parent not in tree:
@@ -105,7 +107,9 @@ def _previous(store: Store, notes: list[str]) -> tuple[Tree | None, list[str], b
     return tree, [*notes, f"took the tree from ash/{PREVIOUS}, the version before the last change", *problems], False
 
 
-def check_snapshots(store: Store, tree: Tree, *, thorough: bool = False, interrupted: set[int] = frozenset()) -> list[str]:
+def check_snapshots(
+    store: Store, tree: Tree, *, thorough: bool = False, interrupted: frozenset[int] | set[int] = frozenset()
+) -> list[str]:
     """Every changing command checks that no immutable snapshot is writable (and makes it read-only
     again); ``thorough`` (``ash check``) also makes writable the mutable ones that are not, and
     reports the immutable snapshots whose files changed since ash committed them. ``interrupted``
@@ -131,6 +135,8 @@ def _check_snapshot(store: Store, snap: Snapshot, *, thorough: bool, interrupted
     if interrupted or (thorough and snap.transid is None):
         snap.transid = actual  # a commit cut short, or a tree from before ash kept this record
     elif thorough and actual != snap.transid:
-        notes.append(f"snapshot {snap.id} has changed since ash committed it (outside ash): its files are not what"
-                     " ash made; delete it, or change it with ash to commit it anew")  # fmt: skip
+        notes.append(
+            f"snapshot {snap.id} has changed since ash committed it (outside ash): its files are not what"
+            " ash made; delete it, or change it with ash to commit it anew"
+        )
     return notes

@@ -34,8 +34,14 @@ class Snapshot:
     transid: int | None = None
 
     def to_json(self) -> dict:
-        return {"id": self.id, "parent": self.parent, "description": self.description, "mutable": self.mutable,
-                "created": self.created, "transid": self.transid}  # fmt: skip
+        return {
+            "id": self.id,
+            "parent": self.parent,
+            "description": self.description,
+            "mutable": self.mutable,
+            "created": self.created,
+            "transid": self.transid,
+        }
 
 
 class TreeFormatError(ValueError):
@@ -171,7 +177,7 @@ def salvage(data: object) -> tuple[Tree, list[str]]:
         raise TreeFormatError("not an ash tree file")
     version = data.get("version")
     if version != VERSION:
-        if _number(version) and version > VERSION:
+        if isinstance(version, int) and _number(version) and version > VERSION:
             raise NewerTreeFormat(f"tree format version {version} (this ash reads {VERSION})")
         raise TreeFormatError(f"tree format version {version!r} (this ash reads {VERSION})")
     problems: list[str] = []
@@ -203,25 +209,38 @@ def salvage(data: object) -> tuple[Tree, list[str]]:
     for loop in _parent_loops(tree):
         lowest = min(loop)
         tree[lowest].parent = None
-        problems.append(f"snapshots {', '.join(map(str, loop))} were each other's ancestors; {lowest} is now a tree of its own")
+        problems.append(
+            f"snapshots {', '.join(map(str, loop))} were each other's ancestors; {lowest} is now a tree of its own"
+        )
     return tree, problems
 
 
 def _snapshot(raw: dict, problems: list[str]) -> Snapshot:
     """One entry of the snapshot list; a field of the wrong type is reset and named in ``problems``."""
     sid = raw["id"]
-    fields = {"parent": raw.get("parent"), "description": raw.get("description", ""),
-              "mutable": raw.get("mutable", False), "created": raw.get("created", ""),
-              "transid": raw.get("transid")}  # fmt: skip
-    if fields["transid"] is not None and not (isinstance(fields["transid"], int) and not isinstance(fields["transid"], bool)):
+    fields = {
+        "parent": raw.get("parent"),
+        "description": raw.get("description", ""),
+        "mutable": raw.get("mutable", False),
+        "created": raw.get("created", ""),
+        "transid": raw.get("transid"),
+    }
+    if fields["transid"] is not None and not (
+        isinstance(fields["transid"], int) and not isinstance(fields["transid"], bool)
+    ):
         problems.append(f"snapshot {sid}: the transaction number {fields['transid']!r} is not a number; forgotten")
         fields["transid"] = None
     if fields["parent"] is not None and not _number(fields["parent"]):
-        problems.append(f"snapshot {sid}: the parent {fields['parent']!r} is not a snapshot number; it is now a tree of its own")
+        problems.append(
+            f"snapshot {sid}: the parent {fields['parent']!r} is not a snapshot number; it is now a tree of its own"
+        )
         fields["parent"] = None
     for name, kind, default in (("description", str, ""), ("mutable", bool, False), ("created", str, "")):
         if not isinstance(fields[name], kind):
-            problems.append(f"snapshot {sid}: the {name} {fields[name]!r} is not {'text' if kind is str else 'true or false'}; reset to {default!r}")
+            problems.append(
+                f"snapshot {sid}: the {name} {fields[name]!r} is not {'text' if kind is str else 'true or false'};"
+                f" reset to {default!r}"
+            )
             fields[name] = default
     return Snapshot(id=sid, **fields)
 
@@ -238,7 +257,7 @@ def _parent_loops(tree: Tree) -> list[list[int]]:
             path.append(node)
             node = tree[node].parent
         if node is not None and state.get(node) == 1:
-            loops.append(path[path.index(node):])
+            loops.append(path[path.index(node) :])
         for n in path:
             state[n] = 2
     return loops

@@ -25,11 +25,16 @@ class Ash:
     def snapshot(self, sid: int) -> Path:
         return self.store / "rootfs" / f"snapshot-{sid}"
 
-    def argv(self, *args: str) -> list[str]:
-        return [*ASH, "--sysroot", os.fspath(self.sysroot), *map(os.fspath, args)]
+    def argv(self, *args: str | os.PathLike[str]) -> list[str]:
+        return [*ASH, "--sysroot", os.fspath(self.sysroot), *(os.fspath(a) for a in args)]
 
     def __call__(
-        self, *args: str, check: bool = True, input: str | None = None, env: dict | None = None, timeout: float = 600
+        self,
+        *args: str | os.PathLike[str],
+        check: bool = True,
+        input: str | None = None,
+        env: dict | None = None,
+        timeout: float = 600,
     ) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
             self.argv(*args),
@@ -41,7 +46,9 @@ class Ash:
             timeout=timeout,
         )
         if check and proc.returncode != 0:
-            raise AssertionError(f"ash {' '.join(map(str, args))} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+            raise AssertionError(
+                f"ash {' '.join(map(str, args))} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+            )
         return proc
 
     def popen(self, *args: str, env: dict | None = None, **kwargs) -> subprocess.Popen:

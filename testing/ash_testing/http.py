@@ -37,15 +37,22 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+class _Recording(http.server.ThreadingHTTPServer):
+    requests: list[Request]
+
+    def __init__(self, *args, **kwargs) -> None:
+        self.requests = []
+        super().__init__(*args, **kwargs)
+
+
 class Server:
     """Serves ``directory`` on 127.0.0.1 from a thread and records every request. A client says
     which snapshot asks by its User-Agent (``snapshot-N``) or by asking under ``/snapshot-N/``,
     which serves the same files."""
 
     def __init__(self, directory: Path) -> None:
-        self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Handler, directory=directory))
-        self.requests: list[Request] = []
-        self._httpd.requests = self.requests
+        self._httpd = _Recording(("127.0.0.1", 0), functools.partial(_Handler, directory=directory))
+        self.requests = self._httpd.requests
         threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
 
     @property

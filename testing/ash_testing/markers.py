@@ -12,7 +12,8 @@ ROOT_FIXTURE = "root_tools"
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "root: needs root, btrfs and loop devices (set by the fixtures; fails instead of skipping when CI is set)"
+        "markers",
+        "root: needs root, btrfs and loop devices (set by the fixtures; fails instead of skipping when CI is set)",
     )
     config.addinivalue_line("markers", "slow: builds a Debian root or boots QEMU")
 

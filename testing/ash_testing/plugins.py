@@ -38,10 +38,22 @@ def make_plugin(where: Path, dist: str, module: str, code: str, extra_files: dic
 def pip_install(src: Path, target: Path) -> None:
     """Really build and install a distribution, into a directory that ash then imports plugins from."""
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-build-isolation", "--no-deps",
-         "--disable-pip-version-check", "--target", target, src],
-        check=True, capture_output=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-build-isolation",
+            "--no-deps",
+            "--disable-pip-version-check",
+            "--target",
+            target,
+            src,
+        ],
+        check=True,
+        capture_output=True,
+    )
 
 
 def env_with(site: Path, **extra: str) -> dict:

@@ -67,15 +67,36 @@ def boot(image: Path, *, firmware: str, log: Path | None = None, timeout: float 
     """Boot ``image`` (raw) until the guest powers off or ``timeout`` seconds pass."""
     with tempfile.TemporaryDirectory(prefix="ash-qemu-") as tmp:
         argv = [
-            "qemu-system-x86_64", "-accel", "tcg", "-m", memory, "-smp", "2",
-            "-display", "none", "-vga", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot", "-nic", "none",
-            "-drive", f"file={_option(image)},format=raw,if=virtio,cache=unsafe,snapshot=on",
-        ]  # fmt: skip
+            "qemu-system-x86_64",
+            "-accel",
+            "tcg",
+            "-m",
+            memory,
+            "-smp",
+            "2",
+            "-display",
+            "none",
+            "-vga",
+            "none",
+            "-serial",
+            "stdio",
+            "-monitor",
+            "none",
+            "-no-reboot",
+            "-nic",
+            "none",
+            "-drive",
+            f"file={_option(image)},format=raw,if=virtio,cache=unsafe,snapshot=on",
+        ]
         if firmware == "uefi":
             variables = Path(tmp, "OVMF_VARS.fd")
             shutil.copy(OVMF_VARS, variables)
-            argv += ["-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}",
-                     "-drive", f"if=pflash,format=raw,unit=1,file={_option(variables)}"]  # fmt: skip
+            argv += [
+                "-drive",
+                f"if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}",
+                "-drive",
+                f"if=pflash,format=raw,unit=1,file={_option(variables)}",
+            ]
         return _run(argv, log, timeout)
 
 
@@ -88,8 +109,11 @@ def _run(argv: list[str], log: Path | None, timeout: float) -> Boot:
     result, pending = Boot(), b""
     start = time.monotonic()
     out = open(log, "w") if log else None  # closed in finally
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            preexec_fn=_die_with_parent)  # fmt: skip
+    proc = subprocess.Popen(
+        argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
+    )
+    console = proc.stdout
+    assert console is not None  # stdout=PIPE
 
     def emit(raw: bytes) -> None:
         line = _ANSI.sub("", raw.decode("utf-8", "replace")).replace("\r", "")
@@ -107,10 +131,10 @@ def _run(argv: list[str], log: Path | None, timeout: float) -> Boot:
             if left <= 0:
                 result.timed_out = True
                 break
-            ready, _, _ = select.select([proc.stdout], [], [], min(left, 1.0))
+            ready, _, _ = select.select([console], [], [], min(left, 1.0))
             if not ready:
                 continue
-            chunk = os.read(proc.stdout.fileno(), 65536)
+            chunk = os.read(console.fileno(), 65536)
             if not chunk:
                 break
             pending += chunk
@@ -140,7 +164,8 @@ def _stop(proc: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
     proc.wait()
-    proc.stdout.close()
+    if proc.stdout is not None:
+        proc.stdout.close()
 
 
 # -- the guest side ----------------------------------------------------------------------------
@@ -156,7 +181,9 @@ say root "$(findmnt -no SOURCE,OPTIONS /)"
 if touch /.ash-report 2>/dev/null; then rm -f /.ash-report; say root-writable yes; else say root-writable no; fi
 if touch /etc/.ash-report 2>/dev/null; then rm -f /etc/.ash-report; say etc-writable yes; else say etc-writable no; fi
 say dpkg-db "$(findmnt -no SOURCE,OPTIONS /var/lib/dpkg 2>&1)"
-for p in @PACKAGES@; do say "package-$p" "$(dpkg-query -W -f '${Status} ${Version}' "$p" 2>/dev/null || echo absent)"; done
+for p in @PACKAGES@; do
+  say "package-$p" "$(dpkg-query -W -f '${Status} ${Version}' "$p" 2>/dev/null || echo absent)"
+done
 [ -d /sys/firmware/efi ] && say firmware uefi || say firmware bios
 say uptime "$(cut -d' ' -f1 /proc/uptime)"
 if [ -s /etc/ash-report-deploy ]; then  # asked for: ash at work on the booted system itself

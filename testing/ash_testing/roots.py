@@ -22,17 +22,22 @@ def busybox() -> Path:
     """The host's static busybox."""
     found = shutil.which("busybox")
     require(found is not None, "needs busybox (apt-get install busybox-static)")
+    assert found is not None  # require() stopped the test otherwise
     return Path(found)
 
 
-def busybox_tree(root: Path, os_release: str, *, applets: Iterable[str] | None = None, dirs: Iterable[str] = ()) -> Path:
+def busybox_tree(
+    root: Path, os_release: str, *, applets: Iterable[str] | None = None, dirs: Iterable[str] = ()
+) -> Path:
     """Make a tiny root at ``root``: static busybox in /bin with links for ``applets`` (every one it
     has by default), ``os_release`` as /etc/os-release, a root user and group, and ``dirs``."""
     for d in ("bin", "etc", "root", "usr/bin", *dirs):
         (root / d).mkdir(parents=True, exist_ok=True)
     shutil.copy(busybox(), root / "bin/busybox")
     if applets is None:
-        applets = subprocess.run([root / "bin/busybox", "--list"], check=True, capture_output=True, text=True).stdout.split()
+        applets = subprocess.run(
+            [root / "bin/busybox", "--list"], check=True, capture_output=True, text=True
+        ).stdout.split()
     for applet in applets:
         if not (root / "bin" / applet).exists():
             (root / "bin" / applet).symlink_to("busybox")
@@ -68,7 +73,22 @@ def cached_root(name: str, build: Callable[[Path], None]) -> Path:
                 root, partial = Path(tmp, "root"), Path(tmp, "root.tar.zst")
                 root.mkdir()
                 build(root)
-                subprocess.run(["tar", "--create", "--zstd", "--numeric-owner", "--xattrs", "--xattrs-include=*", "--acls",
-                                "--file", partial, "--directory", root, "."], check=True)  # fmt: skip
+                subprocess.run(
+                    [
+                        "tar",
+                        "--create",
+                        "--zstd",
+                        "--numeric-owner",
+                        "--xattrs",
+                        "--xattrs-include=*",
+                        "--acls",
+                        "--file",
+                        partial,
+                        "--directory",
+                        root,
+                        ".",
+                    ],
+                    check=True,
+                )
                 partial.rename(tarball)
     return tarball

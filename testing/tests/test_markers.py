@@ -34,9 +34,22 @@ def test_slow(busybox_root):
 def test_root_is_marked_by_the_fixtures(tmp_path, expression, selected):
     (tmp_path / "test_sample.py").write_text(SAMPLE)
     out = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--strict-markers", "--collect-only", "-q",
-         "-m", expression, "test_sample.py"],
-        cwd=tmp_path, capture_output=True, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "--strict-markers",
+            "--collect-only",
+            "-q",
+            "-m",
+            expression,
+            "test_sample.py",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     assert [line.removeprefix("test_sample.py::") for line in out.stdout.splitlines() if "::" in line] == selected

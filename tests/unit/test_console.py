@@ -26,13 +26,18 @@ def test_an_os_error_is_its_reason_and_file(tmp_path):
 
 @pytest.mark.parametrize(
     "error, message",
-    [(OSError(28, "No space left on device"), "No space left on device"),
-     (OSError("plain text"), "OSError: plain text"),
-     (ValueError("invalid literal for int() with base 10: 'x'"), "ValueError: invalid literal for int() with base 10: 'x'"),
-     (RuntimeError("first line\n   second line\n"), "RuntimeError: first line second line"),
-     (KeyError("ID"), "KeyError: 'ID'")],
+    [
+        (OSError(28, "No space left on device"), "No space left on device"),
+        (OSError("plain text"), "OSError: plain text"),
+        (
+            ValueError("invalid literal for int() with base 10: 'x'"),
+            "ValueError: invalid literal for int() with base 10: 'x'",
+        ),
+        (RuntimeError("first line\n   second line\n"), "RuntimeError: first line second line"),
+        (KeyError("ID"), "KeyError: 'ID'"),
+    ],
     ids=["os-error-without-file", "os-error-without-reason", "other", "folded-to-one-line", "key-error"],
-)  # fmt: skip
+)
 def test_any_other_error_is_one_line(error, message):
     assert error_message(error) == message
 
@@ -50,12 +55,18 @@ def test_warn_folds_a_message_to_one_line(capsys):
 
 @pytest.mark.parametrize(
     "returncode, detail, message",
-    [(100, "W: something\nE: Unable to locate package nosuchpkg\n", "'apt-get' exited with status 100: E: Unable to locate package nosuchpkg"),
-     (1, "", "'apt-get' exited with status 1"),
-     (-9, "", "'apt-get' was killed by SIGKILL"),
-     (143, "Terminated\n", "'apt-get' was killed by SIGTERM: Terminated"),
-     (200, "", "'apt-get' exited with status 200")],
+    [
+        (
+            100,
+            "W: something\nE: Unable to locate package nosuchpkg\n",
+            "'apt-get' exited with status 100: E: Unable to locate package nosuchpkg",
+        ),
+        (1, "", "'apt-get' exited with status 1"),
+        (-9, "", "'apt-get' was killed by SIGKILL"),
+        (143, "Terminated\n", "'apt-get' was killed by SIGTERM: Terminated"),
+        (200, "", "'apt-get' exited with status 200"),
+    ],
     ids=["last-line-of-stderr", "no-detail", "signal", "shell-style-signal-status", "not-a-signal"],
-)  # fmt: skip
+)
 def test_command_failed_says_how_the_program_ended_and_its_last_words(returncode, detail, message):
     assert CommandFailed(["apt-get", "install"], returncode, detail).message == message

@@ -10,9 +10,20 @@ from ashcore.install.disks import GiB, parse_size
 
 @pytest.mark.parametrize(
     "text, size",
-    [("8G", 8 * GiB), ("8g", 8 * GiB), ("8GiB", 8 * GiB), ("8GB", 8 * GiB), ("512M", 512 << 20), ("100K", 100 << 10),
-     ("2T", 2 << 40), ("1.5G", 3 * GiB // 2), (" 4G ", 4 * GiB), ("4096", 4096), ("4096B", 4096)],
-)  # fmt: skip
+    [
+        ("8G", 8 * GiB),
+        ("8g", 8 * GiB),
+        ("8GiB", 8 * GiB),
+        ("8GB", 8 * GiB),
+        ("512M", 512 << 20),
+        ("100K", 100 << 10),
+        ("2T", 2 << 40),
+        ("1.5G", 3 * GiB // 2),
+        (" 4G ", 4 * GiB),
+        ("4096", 4096),
+        ("4096B", 4096),
+    ],
+)
 def test_parse_size_takes_binary_units(text, size):
     assert parse_size(text) == size
 

@@ -42,7 +42,10 @@ def test_snapshot_lines_mount_the_root_read_only_with_the_store_and_shared_subvo
 
 
 def test_without_shared_subvolumes_only_the_store_and_tmp_follow_the_root():
-    assert layout(shared=()).snapshot_lines()[1:] == [f"UUID={UUID} /.snapshots btrfs subvol=@.snapshots,noatime 0 0", TMP]
+    assert layout(shared=()).snapshot_lines()[1:] == [
+        f"UUID={UUID} /.snapshots btrfs subvol=@.snapshots,noatime 0 0",
+        TMP,
+    ]
 
 
 @pytest.mark.parametrize("writable, mode", [(True, "rw"), (False, "ro")])
@@ -72,9 +75,15 @@ def test_subvolume_is_relative_to_the_top_of_the_filesystem():
 
 @pytest.mark.parametrize(
     "line, point",
-    [(f"UUID={UUID} / btrfs ro 0 0", "/"), ("tmpfs /tmp tmpfs defaults 0 0", "/tmp"),
-     (f"#UUID={UUID} /home btrfs defaults 0 0", None), ("", None), ("   ", None), ("tmpfs", None)],
-)  # fmt: skip
+    [
+        (f"UUID={UUID} / btrfs ro 0 0", "/"),
+        ("tmpfs /tmp tmpfs defaults 0 0", "/tmp"),
+        (f"#UUID={UUID} /home btrfs defaults 0 0", None),
+        ("", None),
+        ("   ", None),
+        ("tmpfs", None),
+    ],
+)
 def test_mount_point_of_a_line(line, point):
     assert fstab.mount_point(line) == point
 

@@ -31,21 +31,33 @@ def root(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize(
     "path, seen",
-    [("etc/os-release", "usr/lib/os-release"),
-     ("/etc/os-release", "usr/lib/os-release"),
-     ("lib/os-release", "usr/lib/os-release"),
-     ("usr/bin/editor", "usr/bin/vim.basic"),
-     ("var/escape/os-release", "usr/lib/os-release"),
-     ("../../../etc/os-release", "usr/lib/os-release"),
-     ("etc/./alternatives/../os-release", "usr/lib/os-release"),
-     ("lib/..", "usr"),
-     ("no/such/file", "no/such/file"),
-     ("lib/no-such-file", "usr/lib/no-such-file"),
-     ("/", "")],
-    ids=["relative-link", "absolute-path", "linked-directory", "absolute-links-in-a-chain", "link-climbing-above-root",
-         "dotdot-above-root", "dot-and-dotdot", "dotdot-after-a-link-leaves-its-target", "missing", "missing-under-a-link",
-         "the-root"],
-)  # fmt: skip
+    [
+        ("etc/os-release", "usr/lib/os-release"),
+        ("/etc/os-release", "usr/lib/os-release"),
+        ("lib/os-release", "usr/lib/os-release"),
+        ("usr/bin/editor", "usr/bin/vim.basic"),
+        ("var/escape/os-release", "usr/lib/os-release"),
+        ("../../../etc/os-release", "usr/lib/os-release"),
+        ("etc/./alternatives/../os-release", "usr/lib/os-release"),
+        ("lib/..", "usr"),
+        ("no/such/file", "no/such/file"),
+        ("lib/no-such-file", "usr/lib/no-such-file"),
+        ("/", ""),
+    ],
+    ids=[
+        "relative-link",
+        "absolute-path",
+        "linked-directory",
+        "absolute-links-in-a-chain",
+        "link-climbing-above-root",
+        "dotdot-above-root",
+        "dot-and-dotdot",
+        "dotdot-after-a-link-leaves-its-target",
+        "missing",
+        "missing-under-a-link",
+        "the-root",
+    ],
+)
 def test_in_root_follows_links_within_the_root(root, path, seen):
     assert in_root(root, path) == root / seen
 

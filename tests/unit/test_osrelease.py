@@ -31,24 +31,41 @@ def root_with(tmp_path: Path, text: str, rel: str = "etc/os-release") -> Path:
 def test_read_unquotes_the_values(tmp_path):
     fields = osrelease.read(root_with(tmp_path, DEBIAN))
     assert fields["PRETTY_NAME"] == "Debian GNU/Linux 12 (bookworm)"
-    assert (fields["ID"], fields["VERSION_CODENAME"], fields["HOME_URL"]) == ("debian", "bookworm", "https://www.debian.org/")
+    assert (fields["ID"], fields["VERSION_CODENAME"], fields["HOME_URL"]) == (
+        "debian",
+        "bookworm",
+        "https://www.debian.org/",
+    )
 
 
 @pytest.mark.parametrize(
     "text, ids",
-    [(DEBIAN, ["debian"]), (MINT, ["linuxmint", "ubuntu", "debian"]), (ARCH, ["arch"]),
-     ("ID=ubuntu\nID_LIKE=debian\n", ["ubuntu", "debian"]), ("ID=debian\nID_LIKE='debian'\n", ["debian"]),
-     ('ID_LIKE="arch"\n', ["arch"]), ("ID=\n", []), ("NAME=nothing\n", [])],
-)  # fmt: skip
+    [
+        (DEBIAN, ["debian"]),
+        (MINT, ["linuxmint", "ubuntu", "debian"]),
+        (ARCH, ["arch"]),
+        ("ID=ubuntu\nID_LIKE=debian\n", ["ubuntu", "debian"]),
+        ("ID=debian\nID_LIKE='debian'\n", ["debian"]),
+        ('ID_LIKE="arch"\n', ["arch"]),
+        ("ID=\n", []),
+        ("NAME=nothing\n", []),
+    ],
+)
 def test_distro_ids_are_the_id_then_the_id_like_entries(tmp_path, text, ids):
     assert osrelease.distro_ids(root_with(tmp_path, text)) == ids
 
 
 @pytest.mark.parametrize(
     "line, value",
-    [("NAME='Single Quoted'", "Single Quoted"), ('NAME="Say \\"hi\\""', 'Say "hi"'), ("NAME=plain", "plain"),
-     ('NAME="unbalanced', "unbalanced"), ('NAME="x" # a comment', "x"), ("  NAME = spaced", "spaced")],
-)  # fmt: skip
+    [
+        ("NAME='Single Quoted'", "Single Quoted"),
+        ('NAME="Say \\"hi\\""', 'Say "hi"'),
+        ("NAME=plain", "plain"),
+        ('NAME="unbalanced', "unbalanced"),
+        ('NAME="x" # a comment', "x"),
+        ("  NAME = spaced", "spaced"),
+    ],
+)
 def test_read_takes_shell_quoting_and_survives_bad_quotes(tmp_path, line, value):
     assert osrelease.read(root_with(tmp_path, f"# a comment\n\n{line}\n"))["NAME"] == value
 

@@ -14,17 +14,27 @@ def test_check_names_accepts_package_names_and_returns_them(names):
     assert check_names(names) == names
 
 
-@pytest.mark.parametrize("name", ["", "-y", "--option=Dir::Etc::sourcelist=/x", "foo bar", "foo\tbar", "foo\ntouch /x",
-                                  "foo\x00", "foo\x7f"])  # fmt: skip
+@pytest.mark.parametrize(
+    "name", ["", "-y", "--option=Dir::Etc::sourcelist=/x", "foo bar", "foo\tbar", "foo\ntouch /x", "foo\x00", "foo\x7f"]
+)
 def test_check_names_refuses_what_a_package_manager_could_take_for_an_option_or_two_words(name):
     with pytest.raises(UsageError, match="invalid package name"):
         check_names(["fooapp", name])
 
 
-OLD = [Package("bash", "5.2.15-2"), Package("libfoo", "1.0", explicit=False), Package("tzdata", "2024a-0"),
-       Package("vim", "9.0.1378-2")]  # fmt: skip
-NEW = [Package("vim", "9.0.1378-2"), Package("libfoo", "2.0", explicit=False), Package("bash", "5.2.15-2", explicit=False),
-       Package("nginx", "1.22.1-9"), Package("curl", "7.88.1-10")]  # fmt: skip
+OLD = [
+    Package("bash", "5.2.15-2"),
+    Package("libfoo", "1.0", explicit=False),
+    Package("tzdata", "2024a-0"),
+    Package("vim", "9.0.1378-2"),
+]
+NEW = [
+    Package("vim", "9.0.1378-2"),
+    Package("libfoo", "2.0", explicit=False),
+    Package("bash", "5.2.15-2", explicit=False),
+    Package("nginx", "1.22.1-9"),
+    Package("curl", "7.88.1-10"),
+]
 
 
 def test_diff_lists_added_removed_and_changed_versions_by_name():
@@ -41,11 +51,13 @@ def test_diff_of_the_same_versions_is_empty_even_if_the_reason_changed():
 
 def test_diff_json_gives_the_versions_changed_from_and_to():
     assert diff(OLD, NEW).to_json() == {
-        "added": [{"name": "curl", "version": "7.88.1-10", "explicit": True},
-                  {"name": "nginx", "version": "1.22.1-9", "explicit": True}],
+        "added": [
+            {"name": "curl", "version": "7.88.1-10", "explicit": True},
+            {"name": "nginx", "version": "1.22.1-9", "explicit": True},
+        ],
         "removed": [{"name": "tzdata", "version": "2024a-0", "explicit": True}],
         "changed": [{"name": "libfoo", "from": "1.0", "to": "2.0"}],
-    }  # fmt: skip
+    }
 
 
 def test_missing_from_is_what_the_parent_chose_and_the_child_lacks_entirely():

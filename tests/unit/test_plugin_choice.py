@@ -72,9 +72,13 @@ DEBIAN_AND_ARCH = {"apt": PackageManager("apt", "debian", "ubuntu"), "pacman": P
 
 @pytest.mark.parametrize(
     "ids, chosen",
-    [(["debian"], "apt"), (["arch"], "pacman"), (["linuxmint", "ubuntu", "debian"], "apt"),
-     (["endeavouros", "arch"], "pacman")],
-)  # fmt: skip
+    [
+        (["debian"], "apt"),
+        (["arch"], "pacman"),
+        (["linuxmint", "ubuntu", "debian"], "apt"),
+        (["endeavouros", "arch"], "pacman"),
+    ],
+)
 def test_the_one_plugin_claiming_the_id_or_else_an_id_like_is_chosen(ids, chosen):
     assert plugins(**DEBIAN_AND_ARCH).package_manager_for(ids) == chosen
 
@@ -93,11 +97,21 @@ def test_two_plugins_claiming_a_distribution_is_an_error_even_if_an_id_like_is_u
 
 @pytest.mark.parametrize(
     "registered, ids, message",
-    [(DEBIAN_AND_ARCH, ["gentoo"], "no plugin manages distribution 'gentoo' (considered: apt (debian, ubuntu); pacman (arch))"),
-     ({}, ["debian"], "no plugin manages distribution 'debian' (considered: none installed)"),
-     (DEBIAN_AND_ARCH, [], "no plugin manages a snapshot without /etc/os-release (considered: apt (debian, ubuntu); pacman (arch))")],
+    [
+        (
+            DEBIAN_AND_ARCH,
+            ["gentoo"],
+            "no plugin manages distribution 'gentoo' (considered: apt (debian, ubuntu); pacman (arch))",
+        ),
+        ({}, ["debian"], "no plugin manages distribution 'debian' (considered: none installed)"),
+        (
+            DEBIAN_AND_ARCH,
+            [],
+            "no plugin manages a snapshot without /etc/os-release (considered: apt (debian, ubuntu); pacman (arch))",
+        ),
+    ],
     ids=["unclaimed", "no-plugins", "no-os-release"],
-)  # fmt: skip
+)
 def test_no_plugin_for_the_distribution_says_what_was_considered(registered, ids, message):
     with pytest.raises(AshError) as refused:
         plugins(**registered).package_manager_for(ids)
@@ -108,11 +122,14 @@ def test_a_plugin_that_fails_to_describe_itself_is_skipped_with_a_warning(capsys
     found = plugins(broken=Broken(), **DEBIAN_AND_ARCH)
     assert found.package_manager_for(["arch"]) == "pacman"
     assert capsys.readouterr().err == (
-        "ash: warning: plugin 'broken' failed to describe its package manager (cannot read its configuration); skipped\n"
+        "ash: warning: plugin 'broken' failed to describe its package manager"
+        " (cannot read its configuration); skipped\n"
     )
 
 
-@pytest.mark.parametrize("os_release, fallback, chosen", [("ID=ubuntu\nID_LIKE=debian\n", "arch", "apt"), (None, "arch", "pacman")])
+@pytest.mark.parametrize(
+    "os_release, fallback, chosen", [("ID=ubuntu\nID_LIKE=debian\n", "arch", "apt"), (None, "arch", "pacman")]
+)
 def test_package_manager_of_a_root_reads_its_os_release_else_the_fallback(tmp_path, os_release, fallback, chosen):
     if os_release is not None:
         (tmp_path / "etc").mkdir()
@@ -130,7 +147,10 @@ def test_state_paths_are_those_of_the_chosen_plugin():
 
 
 def test_a_package_hook_goes_to_the_chosen_plugin_only(tmp_path):
-    found = plugins(apt=PackageManager("apt", "debian", packages=("dpkg",)), pacman=PackageManager("pacman", "arch", packages=("glibc",)))
+    found = plugins(
+        apt=PackageManager("apt", "debian", packages=("dpkg",)),
+        pacman=PackageManager("pacman", "arch", packages=("glibc",)),
+    )
     assert [p.name for p in found.list_packages("apt", tmp_path)] == ["dpkg"]
     assert [p.name for p in found.list_packages("pacman", tmp_path)] == ["glibc"]
 
@@ -142,9 +162,14 @@ def test_a_package_hook_the_chosen_plugin_lacks_is_an_error(tmp_path):
 
 @pytest.mark.parametrize(
     "registered, message",
-    [({}, "a deploy needs exactly one bootloader plugin, found none"),
-     ({"grub": Bootloader(), "refind": Bootloader()}, "a deploy needs exactly one bootloader plugin, found grub, refind")],
-)  # fmt: skip
+    [
+        ({}, "a deploy needs exactly one bootloader plugin, found none"),
+        (
+            {"grub": Bootloader(), "refind": Bootloader()},
+            "a deploy needs exactly one bootloader plugin, found grub, refind",
+        ),
+    ],
+)
 def test_a_deploy_needs_exactly_one_bootloader_plugin(registered, message):
     with pytest.raises(AshError) as refused:
         plugins(**registered).require_bootloader()
@@ -169,14 +194,24 @@ def test_of_two_plugins_offering_a_command_one_keeps_it_and_the_other_is_warned(
     assert sorted(found) == ["fixdb", "hello"]
     winner = found["hello"].target.partition(":")[0]
     loser = ({"first", "second"} - {winner}).pop()
-    assert capsys.readouterr().err == f"ash: warning: plugin '{loser}' command 'hello' clashes with plugin '{winner}'; ignored\n"
+    assert (
+        capsys.readouterr().err
+        == f"ash: warning: plugin '{loser}' command 'hello' clashes with plugin '{winner}'; ignored\n"
+    )
 
 
 @pytest.mark.parametrize(
     "module, distribution, first",
-    [("ash_apt.plugin", "ash-apt", True), ("ash_grub.plugin:hooks", "ash_grub", True), ("ash_pacman", "Ash-Pacman", True),
-     ("ash_apt.plugin", "ash-apt-fork", False), ("ash_apt.plugin", "evil", False), ("evil.plugin", "ash-apt", False),
-     ("ash_aptx.plugin", "ash-apt", False), ("ash_pacman.plugin", "ash-apt", False)],
-)  # fmt: skip
+    [
+        ("ash_apt.plugin", "ash-apt", True),
+        ("ash_grub.plugin:hooks", "ash_grub", True),
+        ("ash_pacman", "Ash-Pacman", True),
+        ("ash_apt.plugin", "ash-apt-fork", False),
+        ("ash_apt.plugin", "evil", False),
+        ("evil.plugin", "ash-apt", False),
+        ("ash_aptx.plugin", "ash-apt", False),
+        ("ash_pacman.plugin", "ash-apt", False),
+    ],
+)
 def test_first_party_is_one_of_ash_packages_from_the_distribution_that_ships_it(module, distribution, first):
     assert is_first_party(module, distribution) is first

@@ -155,16 +155,25 @@ def test_recover_reads_a_good_file(tmp_path):
 
 @pytest.mark.parametrize(
     "links, looping",
-    [({0: None, 1: 0, 2: 1}, set()),
-     ({1: 1}, {1}),
-     ({1: 2, 2: 1, 3: 2}, {1, 2}),
-     ({1: 2, 2: 3, 3: 4, 4: 2, 5: None}, {2, 3, 4}),
-     ({1: 2, 2: 1, 3: 4, 4: 3}, {1, 2, 3, 4}),
-     ({3: 4, 4: 2, 2: 3}, {2, 3, 4}),
-     ({1: 9, 2: 1}, set())],
-    ids=["acyclic", "self-parent", "pair-with-tail", "chain-into-loop", "two-loops", "walked-from-the-middle",
-         "missing-parent"],
-)  # fmt: skip
+    [
+        ({0: None, 1: 0, 2: 1}, set()),
+        ({1: 1}, {1}),
+        ({1: 2, 2: 1, 3: 2}, {1, 2}),
+        ({1: 2, 2: 3, 3: 4, 4: 2, 5: None}, {2, 3, 4}),
+        ({1: 2, 2: 1, 3: 4, 4: 3}, {1, 2, 3, 4}),
+        ({3: 4, 4: 2, 2: 3}, {2, 3, 4}),
+        ({1: 9, 2: 1}, set()),
+    ],
+    ids=[
+        "acyclic",
+        "self-parent",
+        "pair-with-tail",
+        "chain-into-loop",
+        "two-loops",
+        "walked-from-the-middle",
+        "missing-parent",
+    ],
+)
 def test_parent_loops_are_exactly_the_snapshots_on_a_loop(links, looping):
     loops = _parent_loops(make_tree(links))
     assert {sid for loop in loops for sid in loop} == looping

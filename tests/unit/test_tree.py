@@ -24,9 +24,14 @@ def sample() -> Tree:
     """0 has children 1 and 3; 1 has 2 and 4; 2 has 5; 7 is a tree of its own. 3 is added before
     2, so any order by number comes from the tree, not from the order of insertion."""
     return make_tree(
-        (0, None, "base snapshot"), (1, 0, "web server\nwith notes below"), (3, 0, "desktop"),
-        (2, 1, "nginx"), (4, 1, ""), (5, 2, "tls"), (7, None, "recovered by ash check"),
-    )  # fmt: skip
+        (0, None, "base snapshot"),
+        (1, 0, "web server\nwith notes below"),
+        (3, 0, "desktop"),
+        (2, 1, "nginx"),
+        (4, 1, ""),
+        (5, 2, "tls"),
+        (7, None, "recovered by ash check"),
+    )
 
 
 DRAWING = """\
@@ -129,7 +134,9 @@ def test_from_json_fills_in_optional_fields():
     assert tree == Tree(snapshots={3: Snapshot(3, None, "", False, "")}, distro=None, next_id=1, deleting=[])
 
 
-@pytest.mark.parametrize("raw", [{"id": "3"}, {"id": True}, {"id": -1}, {"id": 3, "parent": "2"}, {"id": 3, "mutable": 1}])
+@pytest.mark.parametrize(
+    "raw", [{"id": "3"}, {"id": True}, {"id": -1}, {"id": 3, "parent": "2"}, {"id": 3, "mutable": 1}]
+)
 def test_from_json_takes_numbers_and_flags_only_as_json_numbers_and_booleans(raw):
     with pytest.raises(TreeFormatError):
         Tree.from_json({"format": FORMAT, "version": VERSION, "snapshots": [raw]})
@@ -137,10 +144,16 @@ def test_from_json_takes_numbers_and_flags_only_as_json_numbers_and_booleans(raw
 
 @pytest.mark.parametrize(
     "data",
-    [[], "ash-tree", {"format": "other", "version": VERSION}, {"format": FORMAT},
-     {"format": FORMAT, "version": "1"}, {"format": FORMAT, "version": 0}],
+    [
+        [],
+        "ash-tree",
+        {"format": "other", "version": VERSION},
+        {"format": FORMAT},
+        {"format": FORMAT, "version": "1"},
+        {"format": FORMAT, "version": 0},
+    ],
     ids=["list", "string", "other-format", "no-version", "version-as-text", "older-version"],
-)  # fmt: skip
+)
 def test_from_json_refuses_what_is_not_a_tree_of_this_format(data):
     with pytest.raises(TreeFormatError) as refused:
         Tree.from_json(data)

@@ -43,11 +43,16 @@ def test_a_subtree_is_visited_from_its_root():
 
 @pytest.mark.parametrize(
     "error, message",
-    [(AshError("apt-get exited with status 100", hint="see above"), "apt-get exited with status 100"),
-     (ValueError("bad\n  value"), "ValueError: bad value"),
-     (FileNotFoundError(2, "No such file or directory", "/usr/bin/apt-get"), "No such file or directory: /usr/bin/apt-get")],
+    [
+        (AshError("apt-get exited with status 100", hint="see above"), "apt-get exited with status 100"),
+        (ValueError("bad\n  value"), "ValueError: bad value"),
+        (
+            FileNotFoundError(2, "No such file or directory", "/usr/bin/apt-get"),
+            "No such file or directory: /usr/bin/apt-get",
+        ),
+    ],
     ids=["ash-error", "any-exception", "os-error"],
-)  # fmt: skip
+)
 def test_a_failure_is_recorded_and_said_at_once_and_stops_no_other_snapshot(capsys, error, message):
     seen: list[int] = []
     report = for_each(tree(), 0, failing_at(2, error, seen))

@@ -41,8 +41,18 @@ BOOTSTRAP_DEFAULTS = {
     "ubuntu": ("jammy", "http://archive.ubuntu.com/ubuntu"),
 }
 #: What a base needs to boot from btrfs with GRUB (BIOS and UEFI) and to run ash (``bootable``).
-BOOT_PACKAGES = ("linux-image-amd64", "systemd-sysv", "udev", "initramfs-tools", "kmod", "btrfs-progs", "python3",
-                 "grub2-common", "grub-pc-bin", "grub-efi-amd64-bin")  # fmt: skip
+BOOT_PACKAGES = (
+    "linux-image-amd64",
+    "systemd-sysv",
+    "udev",
+    "initramfs-tools",
+    "kmod",
+    "btrfs-progs",
+    "python3",
+    "grub2-common",
+    "grub-pc-bin",
+    "grub-efi-amd64-bin",
+)
 #: Nobody is there to answer a question, read a changelog or see a service restart.
 ENV = {
     "DEBIAN_FRONTEND": "noninteractive",
@@ -51,13 +61,19 @@ ENV = {
     "NEEDRESTART_SUSPEND": "1",
 }
 APT_GET = (
-    "apt-get", "--yes",
-    "-o", "Dpkg::Use-Pty=0",                      # plain progress lines; no /dev/pts needed
-    "-o", "Dpkg::Options::=--force-confdef",      # a changed conffile: take the default action,
-    "-o", "Dpkg::Options::=--force-confold",      # else keep the snapshot's own version; never ask
-    "-o", "APT::Keep-Downloaded-Packages=false",  # no .deb archives left behind in the snapshot
-    "-o", "APT::Update::Error-Mode=any",          # an index that cannot be fetched fails the refresh
-)  # fmt: skip
+    "apt-get",
+    "--yes",
+    "-o",
+    "Dpkg::Use-Pty=0",  # plain progress lines; no /dev/pts needed
+    "-o",
+    "Dpkg::Options::=--force-confdef",  # a changed conffile: take the default action,
+    "-o",
+    "Dpkg::Options::=--force-confold",  # else keep the snapshot's own version; never ask
+    "-o",
+    "APT::Keep-Downloaded-Packages=false",  # no .deb archives left behind in the snapshot
+    "-o",
+    "APT::Update::Error-Mode=any",  # an index that cannot be fetched fails the refresh
+)
 POLICY_RC_D = "usr/sbin/policy-rc.d"
 LISTS = "var/lib/apt/lists"  # apt's package indexes
 POLICY = "#!/bin/sh\n# Written by ash for one transaction: start no services.\nexit 101\n"
@@ -149,7 +165,8 @@ def ash_sync(chroot: Chroot, parent: Path, packages: Sequence[Package]) -> None:
     except CommandFailed as exc:
         if not any(sign in exc.message for sign in ("was not found", "Failed to fetch")):
             raise
-        hint = "the parent's version cannot be had from the archive (gone, or unreachable): 'ash sync' the tree, which upgrades it"
+        hint = "the parent's version cannot be had from the archive (gone, or unreachable): 'ash sync' the tree"
+        hint += ", which upgrades it"
         raise AshError(exc.message, hint=hint) from None
 
 

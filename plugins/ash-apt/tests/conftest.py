@@ -62,8 +62,15 @@ class AptRepo:
         self.path.mkdir()
         self.server = serve(path)
 
-    def add(self, name: str, version: str, *, control: dict[str, str] | None = None, postinst: str | None = None,
-            files: dict[str, str] | None = None) -> None:  # fmt: skip
+    def add(
+        self,
+        name: str,
+        version: str,
+        *,
+        control: dict[str, str] | None = None,
+        postinst: str | None = None,
+        files: dict[str, str] | None = None,
+    ) -> None:
         """Build ``name_version_all.deb``: it ships /usr/share/NAME/version, ``files`` and ``postinst``."""
         tree = self.build / f"{name}_{version}"
         for rel, text in {f"usr/share/{name}/version": f"{version}\n", **(files or {})}.items():
@@ -71,15 +78,24 @@ class AptRepo:
             (tree / rel).write_text(text)
             if rel.startswith(("usr/bin/", "etc/init.d/")):
                 (tree / rel).chmod(0o755)
-        fields = {"Package": name, "Version": version, "Architecture": "all", "Maintainer": "ash tests <t@example.invalid>",
-                  **(control or {}), "Description": f"ash test package {name}"}  # fmt: skip
+        fields = {
+            "Package": name,
+            "Version": version,
+            "Architecture": "all",
+            "Maintainer": "ash tests <t@example.invalid>",
+            **(control or {}),
+            "Description": f"ash test package {name}",
+        }
         (tree / "DEBIAN").mkdir()
         (tree / "DEBIAN/control").write_text("".join(f"{k}: {v}\n" for k, v in fields.items()))
         if postinst is not None:
             (tree / "DEBIAN/postinst").write_text(f"#!/bin/sh\nset -e\n{postinst}\n")
             (tree / "DEBIAN/postinst").chmod(0o755)
-        subprocess.run(["dpkg-deb", "--root-owner-group", "-Zgzip", "--build", tree, self.path / f"{name}_{version}_all.deb"],
-                       check=True, capture_output=True)  # fmt: skip
+        subprocess.run(
+            ["dpkg-deb", "--root-owner-group", "-Zgzip", "--build", tree, self.path / f"{name}_{version}_all.deb"],
+            check=True,
+            capture_output=True,
+        )
 
     def publish_version_2(self) -> None:
         """New upstream versions: fooapp 2.0 needs libfoo 2.0 and a new package, libbar."""
@@ -91,7 +107,9 @@ class AptRepo:
     def index(self) -> None:
         """(Re)write Packages and Release, as a repository does when it publishes."""
         for kind in ("packages", "release"):
-            out = subprocess.run(["apt-ftparchive", kind, "."], cwd=self.path, check=True, capture_output=True, text=True).stdout
+            out = subprocess.run(
+                ["apt-ftparchive", kind, "."], cwd=self.path, check=True, capture_output=True, text=True
+            ).stdout
             (self.path / kind.capitalize()).write_text(out)
 
 
@@ -131,8 +149,21 @@ def debian(ash: Ash, minbase_tar: Path, repo: AptRepo, tmp_path: Path) -> Ash:
     for rel, text in overlay.items():
         (tmp_path / "overlay" / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / "overlay" / rel).write_text(text)
-    subprocess.run(["tar", "--append", "--owner=0", "--group=0", "--numeric-owner", "--file", tarball,
-                    "--directory", tmp_path / "overlay", *(f"./{rel}" for rel in overlay)], check=True)  # fmt: skip
+    subprocess.run(
+        [
+            "tar",
+            "--append",
+            "--owner=0",
+            "--group=0",
+            "--numeric-owner",
+            "--file",
+            tarball,
+            "--directory",
+            tmp_path / "overlay",
+            *(f"./{rel}" for rel in overlay),
+        ],
+        check=True,
+    )
     try:
         ash("init", "--from", tarball)
     finally:

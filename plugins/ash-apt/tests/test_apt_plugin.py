@@ -22,10 +22,19 @@ from ashcore.sandbox.chroot import Chroot
 def dpkg_status(root: Path) -> dict[str, tuple[str, str]]:
     """{package: (version, status)} as dpkg itself reads the snapshot's database."""
     out = subprocess.run(
-        ["dpkg-query", f"--admindir={root}/var/lib/dpkg", "--show", "--showformat=${Package} ${Version} ${db:Status-Abbrev}\n"],
-        check=True, capture_output=True, text=True,
-    ).stdout  # fmt: skip
-    return {name: (version, abbrev.strip()) for name, version, abbrev in (line.split(" ", 2) for line in out.splitlines())}
+        [
+            "dpkg-query",
+            f"--admindir={root}/var/lib/dpkg",
+            "--show",
+            "--showformat=${Package} ${Version} ${db:Status-Abbrev}\n",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return {
+        name: (version, abbrev.strip()) for name, version, abbrev in (line.split(" ", 2) for line in out.splitlines())
+    }
 
 
 def installed(root: Path) -> dict[str, str]:
@@ -104,9 +113,11 @@ def test_database_reading(tmp_path):
     (tmp_path / dpkgdb.STATUS).write_text(STATUS)
     (tmp_path / dpkgdb.EXTENDED_STATES).write_text(EXTENDED_STATES)
     assert dpkgdb.installed(tmp_path) == [
-        Package("dpkg", "1.21.22"), Package("libc6", "2.36-9"),
-        Package("libc6:i386", "2.36-9", explicit=False), Package("docs", "3.0", explicit=False),
-    ]  # fmt: skip
+        Package("dpkg", "1.21.22"),
+        Package("libc6", "2.36-9"),
+        Package("libc6:i386", "2.36-9", explicit=False),
+        Package("docs", "3.0", explicit=False),
+    ]
     (tmp_path / dpkgdb.EXTENDED_STATES).unlink()
     assert all(p.explicit for p in dpkgdb.installed(tmp_path))
 
@@ -202,7 +213,7 @@ PARENT_OF = {2: 1, 3: 1, 4: 2, 5: 3}
 
 def make_tree(ash) -> None:
     """1 ─┬─ 2 ── 4      and 6, a separate tree. All but 6 have the repository's indexes, and each
-          └─ 3 ── 5      snapshot's apt names it in its User-Agent (the server records who asked)."""
+    └─ 3 ── 5      snapshot's apt names it in its User-Agent (the server records who asked)."""
     ash("clone", "0")  # 1
     ash("refresh", "1")
     ash("branch", "1")  # 2
@@ -211,7 +222,13 @@ def make_tree(ash) -> None:
     ash("branch", "3")  # 5
     ash("clone", "0")  # 6
     for sid in range(1, 7):
-        ash("run", str(sid), "tee", "/etc/apt/apt.conf.d/99ash-test", input=f'Acquire::http::User-Agent "snapshot-{sid}";\n')
+        ash(
+            "run",
+            str(sid),
+            "tee",
+            "/etc/apt/apt.conf.d/99ash-test",
+            input=f'Acquire::http::User-Agent "snapshot-{sid}";\n',
+        )
 
 
 def assert_parents_first(order: list[int], parent_of: dict[int, int]) -> None:
@@ -233,7 +250,13 @@ def test_sync_three_levels(debian, repo):
     assert_parents_first(upgraded, PARENT_OF)
     assert sorted(repo.server.visits("fooapp_2.0_all.deb")) == [1, 2, 3, 4, 5]
     assert_parents_first(repo.server.visits("fooapp_2.0_all.deb"), PARENT_OF)
-    expected = {1: {"fooapp"}, 2: {"fooapp", "tinypkg"}, 3: {"fooapp", "redpkg"}, 4: {"fooapp", "tinypkg"}, 5: {"fooapp", "redpkg"}}
+    expected = {
+        1: {"fooapp"},
+        2: {"fooapp", "tinypkg"},
+        3: {"fooapp", "redpkg"},
+        4: {"fooapp", "tinypkg"},
+        5: {"fooapp", "redpkg"},
+    }
     for sid, names in expected.items():
         have = installed(debian.snapshot(sid))
         assert {n for n in ("fooapp", "tinypkg", "redpkg") if n in have} == names, sid
@@ -259,7 +282,7 @@ def test_force_sync_does_not_upgrade(debian, repo):
 @pytest.mark.parametrize("command", ["sync", "force-sync"])
 def test_sync_never_removes_a_childs_own_package(debian, command):
     """1 ─┬─ 2 (bluepkg)   1's redpkg conflicts with 2's own bluepkg: apt must refuse to remove
-          └─ 3             bluepkg, so 2 fails and stays as it was, while 3 gets redpkg."""
+    └─ 3             bluepkg, so 2 fails and stays as it was, while 3 gets redpkg."""
     debian("clone", "0")  # 1
     debian("install", "1", "tinypkg")
     debian("branch", "1")  # 2
@@ -285,7 +308,14 @@ def test_tree_upgrade_and_tree_rmpkg(debian, repo):
     repo.server.requests.clear()
     debian("tree-upgrade", "2")
     assert repo.server.visits("/Release") == [2, 4]
-    assert {sid: installed(debian.snapshot(sid))["fooapp"] for sid in range(1, 7)} == {1: "1.0", 2: "2.0", 3: "1.0", 4: "2.0", 5: "1.0", 6: "1.0"}
+    assert {sid: installed(debian.snapshot(sid))["fooapp"] for sid in range(1, 7)} == {
+        1: "1.0",
+        2: "2.0",
+        3: "1.0",
+        4: "2.0",
+        5: "1.0",
+        6: "1.0",
+    }
     debian("tree-rmpkg", "1", "fooapp")
     for sid in range(1, 6):
         assert "fooapp" not in installed(debian.snapshot(sid)) and "libfoo" not in installed(debian.snapshot(sid)), sid
@@ -326,9 +356,11 @@ def test_failing_maintainer_script_leaves_snapshot_identical(debian):
 
 @pytest.mark.parametrize(
     "names, reason",
-    [(["nosuchpkg"], "Unable to locate package nosuchpkg"),
-     (["redpkg", "bluepkg"], "redpkg : Conflicts: bluepkg but 1.0 is to be installed")],
-)  # fmt: skip
+    [
+        (["nosuchpkg"], "Unable to locate package nosuchpkg"),
+        (["redpkg", "bluepkg"], "redpkg : Conflicts: bluepkg but 1.0 is to be installed"),
+    ],
+)
 def test_impossible_install_gives_one_line_and_changes_nothing(debian, names, reason):
     debian("clone", "0")
     before = fingerprint(debian.snapshot(1))
@@ -336,8 +368,18 @@ def test_impossible_install_gives_one_line_and_changes_nothing(debian, names, re
     assert fingerprint(debian.snapshot(1)) == before
 
 
-HOSTILE = ["foo;touch /pwned", "$(touch /pwned)", "`touch /pwned`", "x|touch${IFS}/pwned", "$(id)", "-o=APT::x",
-           "--option=Dir::Etc::sourcelist=/pwned", "fooapp-", "../../pwned.deb", "foo\ntouch /pwned"]  # fmt: skip
+HOSTILE = [
+    "foo;touch /pwned",
+    "$(touch /pwned)",
+    "`touch /pwned`",
+    "x|touch${IFS}/pwned",
+    "$(id)",
+    "-o=APT::x",
+    "--option=Dir::Etc::sourcelist=/pwned",
+    "fooapp-",
+    "../../pwned.deb",
+    "foo\ntouch /pwned",
+]
 
 
 def test_shell_metacharacters_are_never_interpreted(debian):
@@ -372,9 +414,13 @@ def test_services_are_not_started(debian):
 
 @pytest.mark.parametrize(
     "option, value",
-    [("--release", "../bookworm"), ("--mirror", "deb.debian.org;touch /pwned"), ("--include", "hello,evil"),
-     ("--variant", "minbase --foreign")],
-)  # fmt: skip
+    [
+        ("--release", "../bookworm"),
+        ("--mirror", "deb.debian.org;touch /pwned"),
+        ("--include", "hello,evil"),
+        ("--variant", "minbase --foreign"),
+    ],
+)
 def test_init_bootstrap_refuses_bad_arguments(ash, option, value):
     out = ash("init", "--bootstrap", "debian", option, value, check=False)
     assert out.returncode == 2 and error_lines(out)[0].startswith("ash: error: invalid "), out.stderr
@@ -383,11 +429,25 @@ def test_init_bootstrap_refuses_bad_arguments(ash, option, value):
 
 @pytest.mark.slow
 def test_init_bootstrap_debian(ash, debootstrap_cache):
-    ash("init", "--bootstrap", "debian", "--release", "bookworm", "--mirror", "http://deb.debian.org/debian",
-        "--variant", "minbase", "--include", "hello", "--cache-dir", debootstrap_cache, timeout=1800)  # fmt: skip
+    ash(
+        "init",
+        "--bootstrap",
+        "debian",
+        "--release",
+        "bookworm",
+        "--mirror",
+        "http://deb.debian.org/debian",
+        "--variant",
+        "minbase",
+        "--include",
+        "hello",
+        "--cache-dir",
+        debootstrap_cache,
+        timeout=1800,
+    )
     base = ash.snapshot(0)
     assert ash.tree_json()["distro"] == "debian" and btrfs.is_readonly(base)
-    assert 'VERSION_CODENAME=bookworm' in (base / "etc/os-release").read_text()
+    assert "VERSION_CODENAME=bookworm" in (base / "etc/os-release").read_text()
     assert "hello" in installed(base) and listed(ash, 0)["hello"]["explicit"]
     assert (base / "usr/bin/hello").exists()
     assert not list((base / "var/cache/apt/archives").glob("*.deb"))

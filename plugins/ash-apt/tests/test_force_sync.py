@@ -31,6 +31,11 @@ def test_force_sync_says_what_to_run_when_the_parents_version_is_gone(debian, re
     repo.index()
     out = debian("force-sync", "1", check=False)
     assert out.returncode == 1
-    assert "force-sync: FAILED in 2: " in out.stderr and "tinypkg_1.0_all.deb  404  File not found" in out.stderr, out.stderr
-    assert "hint: the parent's version cannot be had from the archive (gone, or unreachable): 'ash sync' the tree" in out.stderr
+    assert "force-sync: FAILED in 2: " in out.stderr and "tinypkg_1.0_all.deb  404  File not found" in out.stderr, (
+        out.stderr
+    )
+    assert (
+        "hint: the parent's version cannot be had from the archive (gone, or unreachable): 'ash sync' the tree"
+        in out.stderr
+    )
     assert "tinypkg" not in versions(debian, 2)

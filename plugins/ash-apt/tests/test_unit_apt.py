@@ -28,33 +28,59 @@ Errors were encountered while processing:
  /var/cache/apt/archives/clash_1.0_all.deb
 E: Sub-process /usr/bin/dpkg returned an error code (1)
 """
-UPDATE_FAILED = """\
-E: Failed to fetch http://127.0.0.1:1/./InRelease  Could not connect to 127.0.0.1:1 (127.0.0.1). - connect (111: Connection refused)
+REFUSED = "Failed to fetch http://127.0.0.1:1/./InRelease  Could not connect to 127.0.0.1:1 (127.0.0.1)."
+REFUSED += " - connect (111: Connection refused)"
+UPDATE_FAILED = f"""\
+E: {REFUSED}
 E: Some index files failed to download. They have been ignored, or old ones used instead.
 """
 
 
 @pytest.mark.parametrize(
     "stderr, reason",
-    [(DPKG_POSTINST_FAILED,
-      "error processing package failpkg (--configure): installed failpkg package post-installation script subprocess"
-      " returned error exit status 1"),
-     (DPKG_FILE_CONFLICT,
-      "error processing archive /var/cache/apt/archives/clash_1.0_all.deb (--unpack): trying to overwrite"
-      " '/usr/share/common/file', which is also in package toolc 1.0"),
-     ("E: Unable to locate package nosuchpkg\n", "Unable to locate package nosuchpkg"),
-     ("E: Unable to locate package nosuchpkg\nE: Unable to locate package otherpkg\n",
-      "Unable to locate package nosuchpkg; Unable to locate package otherpkg"),
-     (UPDATE_FAILED,
-      "Failed to fetch http://127.0.0.1:1/./InRelease  Could not connect to 127.0.0.1:1 (127.0.0.1). - connect (111: Connection refused)"),
-     ("E: Unable to correct problems, you have held broken packages.\n",
-      "Unable to correct problems, you have held broken packages."),
-     ("E: Packages need to be removed but remove is disabled.\n", "Packages need to be removed but remove is disabled."),
-     ("W: Some index files failed to download. They have been ignored, or old ones used instead.\n", None),
-     ("", None)],
-    ids=["postinst", "file-conflict", "unknown-package", "two-unknown-packages", "update", "unmet-dependencies",
-         "no-remove", "only-warnings", "nothing"],
-)  # fmt: skip
+    [
+        (
+            DPKG_POSTINST_FAILED,
+            "error processing package failpkg (--configure): installed failpkg package post-installation script"
+            " subprocess returned error exit status 1",
+        ),
+        (
+            DPKG_FILE_CONFLICT,
+            "error processing archive /var/cache/apt/archives/clash_1.0_all.deb (--unpack): trying to overwrite"
+            " '/usr/share/common/file', which is also in package toolc 1.0",
+        ),
+        ("E: Unable to locate package nosuchpkg\n", "Unable to locate package nosuchpkg"),
+        (
+            "E: Unable to locate package nosuchpkg\nE: Unable to locate package otherpkg\n",
+            "Unable to locate package nosuchpkg; Unable to locate package otherpkg",
+        ),
+        (
+            UPDATE_FAILED,
+            REFUSED,
+        ),
+        (
+            "E: Unable to correct problems, you have held broken packages.\n",
+            "Unable to correct problems, you have held broken packages.",
+        ),
+        (
+            "E: Packages need to be removed but remove is disabled.\n",
+            "Packages need to be removed but remove is disabled.",
+        ),
+        ("W: Some index files failed to download. They have been ignored, or old ones used instead.\n", None),
+        ("", None),
+    ],
+    ids=[
+        "postinst",
+        "file-conflict",
+        "unknown-package",
+        "two-unknown-packages",
+        "update",
+        "unmet-dependencies",
+        "no-remove",
+        "only-warnings",
+        "nothing",
+    ],
+)
 def test_reason_is_dpkg_error_with_its_detail_else_apt_specific_errors(stderr, reason):
     assert _reason(stderr) == reason
 
@@ -67,15 +93,32 @@ def test_unmet_and_no_remove_reasons_are_those_apt_get_completes_from_a_dry_run(
 
 @pytest.mark.parametrize(
     "names",
-    [["fooapp"], ["libc6:i386"], ["fooapp=1.0-1", "libfoo=2:1.2.3~rc1+dfsg-1"], ["fooapp/bookworm-backports"], ["g++", "0ad"]],
-)  # fmt: skip
+    [
+        ["fooapp"],
+        ["libc6:i386"],
+        ["fooapp=1.0-1", "libfoo=2:1.2.3~rc1+dfsg-1"],
+        ["fooapp/bookworm-backports"],
+        ["g++", "0ad"],
+    ],
+)
 def test_names_accepts_package_names_with_apt_arch_version_and_release_forms(names):
     assert _names(names) == names
 
 
 #: Shell and apt option injections, a path, and what Debian policy forbids as a name (capitals, one letter).
-NOT_NAMES = ["foo;touch /pwned", "$(touch /pwned)", "`touch /pwned`", "x|touch${IFS}/pwned", "-o=APT::x",
-             "--option=Dir::Etc::sourcelist=/pwned", "../../pwned.deb", "foo\ntouch /pwned", "Fooapp", "a", ""]  # fmt: skip
+NOT_NAMES = [
+    "foo;touch /pwned",
+    "$(touch /pwned)",
+    "`touch /pwned`",
+    "x|touch${IFS}/pwned",
+    "-o=APT::x",
+    "--option=Dir::Etc::sourcelist=/pwned",
+    "../../pwned.deb",
+    "foo\ntouch /pwned",
+    "Fooapp",
+    "a",
+    "",
+]
 
 
 @pytest.mark.parametrize("name", NOT_NAMES)
@@ -100,12 +143,19 @@ def test_a_trailing_plus_in_a_removal_is_taken_only_for_an_installed_package(ins
 
 @pytest.mark.parametrize(
     "what, pattern, value, ok",
-    [("release", _WORD, "bookworm", True), ("release", _WORD, "../bookworm", False),
-     ("variant", _WORD, "minbase", True), ("variant", _WORD, "minbase --foreign", False),
-     ("mirror", _MIRROR, "http://deb.debian.org/debian", True), ("mirror", _MIRROR, "file:/srv/mirror", True),
-     ("mirror", _MIRROR, "deb.debian.org;touch /pwned", False), ("mirror", _MIRROR, "http://x/debian extra", False),
-     ("package name", _PACKAGE, "hello", True), ("package name", _PACKAGE, "hello,evil", False)],
-)  # fmt: skip
+    [
+        ("release", _WORD, "bookworm", True),
+        ("release", _WORD, "../bookworm", False),
+        ("variant", _WORD, "minbase", True),
+        ("variant", _WORD, "minbase --foreign", False),
+        ("mirror", _MIRROR, "http://deb.debian.org/debian", True),
+        ("mirror", _MIRROR, "file:/srv/mirror", True),
+        ("mirror", _MIRROR, "deb.debian.org;touch /pwned", False),
+        ("mirror", _MIRROR, "http://x/debian extra", False),
+        ("package name", _PACKAGE, "hello", True),
+        ("package name", _PACKAGE, "hello,evil", False),
+    ],
+)
 def test_check_accepts_only_a_whole_match(what, pattern, value, ok):
     if ok:
         assert _check(value, pattern, what) == value
@@ -117,9 +167,13 @@ def test_check_accepts_only_a_whole_match(what, pattern, value, ok):
 
 @pytest.mark.parametrize(
     "entries, has",
-    [(["deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages", "lock", "partial"], True),
-     (["127.0.0.1:8080_._Packages.lz4"], True), (["lock", "partial"], False), (None, False)],
-)  # fmt: skip
+    [
+        (["deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages", "lock", "partial"], True),
+        (["127.0.0.1:8080_._Packages.lz4"], True),
+        (["lock", "partial"], False),
+        (None, False),
+    ],
+)
 def test_has_indexes_looks_for_a_packages_file_in_the_lists(tmp_path, entries, has):
     if entries is not None:
         lists = tmp_path / "var/lib/apt/lists"

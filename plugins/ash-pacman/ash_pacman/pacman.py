@@ -96,9 +96,7 @@ def _run(chroot: Chroot, args: Sequence[str]) -> subprocess.CompletedProcess[str
     if in_root(root, PACMAN).exists():
         return chroot.run(["pacman", "--noconfirm", *args], check=False)
     if not in_root(root, CONFIG).exists():
-        raise AshError(
-            f"snapshot {chroot.snapshot} has neither pacman nor /{CONFIG}", hint="is it an Arch Linux root?"
-        )
+        raise AshError(f"snapshot {chroot.snapshot} has neither pacman nor /{CONFIG}", hint="is it an Arch Linux root?")
     with tempfile.TemporaryDirectory(prefix="ash-pacman-") as tmp:
         config = Path(tmp, "pacman.conf")
         config.write_text(rerooted(in_root(root, CONFIG), root), encoding="utf-8")
@@ -121,9 +119,21 @@ def host_pacman(
     db = in_root(root, paths["DBPath"])
     db.mkdir(parents=True, exist_ok=True)  # pacman refuses a root without its database directory
     argv: list[str | Path] = [
-        "pacman", "--noconfirm", "--root", root, "--dbpath", db, "--cachedir", cache, "--config", config,
-        "--hookdir", in_root(root, paths["HookDir"]), "--logfile", in_root(root, paths["LogFile"]),
-    ]  # fmt: skip
+        "pacman",
+        "--noconfirm",
+        "--root",
+        root,
+        "--dbpath",
+        db,
+        "--cachedir",
+        cache,
+        "--config",
+        config,
+        "--hookdir",
+        in_root(root, paths["HookDir"]),
+        "--logfile",
+        in_root(root, paths["LogFile"]),
+    ]
     if keyring is not None:
         argv += ["--gpgdir", keyring]
     return run([*argv, *args], check=False, env={**os.environ, "LC_ALL": "C"})
@@ -196,13 +206,9 @@ def bootstrap(target: Path, opts: BootstrapOptions) -> None:
         config = Path(mirror) if given else Path(tmp, "pacman.conf")
         if not given:
             servers = "".join(f"\n[{repo}]\nServer = {mirror}\n" for repo in REPOSITORIES)
-            config.write_text(
-                f"[options]\nArchitecture = auto\nSigLevel = Required DatabaseOptional\n{servers}"
-            )
+            config.write_text(f"[options]\nArchitecture = auto\nSigLevel = Required DatabaseOptional\n{servers}")
         args = ["-Sy", "--", *packages]
-        _checked(
-            target, args, lambda: host_pacman(target, config, args, cache=opts.cache_dir or Path(tmp, "pkg"))
-        )
+        _checked(target, args, lambda: host_pacman(target, config, args, cache=opts.cache_dir or Path(tmp, "pkg")))
         if not read_os_release(target):
             raise AshError(
                 "the new base has no /etc/os-release",

@@ -82,7 +82,5 @@ def installed(root: Path) -> list[Package]:
     for desc in sorted((db / "local").glob("*/desc")):
         fields = _desc(desc.read_text(encoding="utf-8", errors="replace"))
         if "NAME" in fields:
-            packages.append(
-                Package(fields["NAME"], fields.get("VERSION", ""), explicit=fields.get("REASON") != "1")
-            )
+            packages.append(Package(fields["NAME"], fields.get("VERSION", ""), explicit=fields.get("REASON") != "1"))
     return packages

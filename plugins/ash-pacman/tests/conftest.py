@@ -59,13 +59,17 @@ def build_package(
     links = links or {}
     now = int(time.time())
     info = [
-        f"pkgname = {name}", f"pkgbase = {name}", f"pkgver = {version}", "pkgdesc = ash test package",
-        f"builddate = {now}", "packager = ash tests", f"size = {sum(map(len, contents.values()))}", "arch = any",
+        f"pkgname = {name}",
+        f"pkgbase = {name}",
+        f"pkgver = {version}",
+        "pkgdesc = ash test package",
+        f"builddate = {now}",
+        "packager = ash tests",
+        f"size = {sum(map(len, contents.values()))}",
+        "arch = any",
         *(f"depend = {d}" for d in depends),
-    ]  # fmt: skip
-    dirs = sorted(
-        {str(Path(p).parents[i]) for p in [*contents, *links] for i in range(len(Path(p).parents) - 1)}
-    )
+    ]
+    dirs = sorted({str(Path(p).parents[i]) for p in [*contents, *links] for i in range(len(Path(p).parents) - 1)})
 
     def member(path: str, kind: bytes = tarfile.REGTYPE, mode: int = 0o644) -> tarfile.TarInfo:
         entry = tarfile.TarInfo(path)
@@ -107,9 +111,7 @@ class Repo:
         replacing any older version. Never rebuild a version with other contents: a cached copy would
         then fail its checksum."""
         package = self.path / f"{name}-{version}-any.pkg.tar.gz"
-        build_package(
-            package, name, version, files or {f"usr/share/{name}/version": f"{version}\n"}, **kwargs
-        )
+        build_package(package, name, version, files or {f"usr/share/{name}/version": f"{version}\n"}, **kwargs)
         subprocess.run(["repo-add", "-q", "-R", self.db, package], check=True, capture_output=True)
         # pacman -Sy fetches a database only if it is newer than its copy, to the second: date each
         # rebuild a second after the last, or one made within the same second would go unseen.
@@ -192,8 +194,7 @@ class Arch:
     def packages(self, sid: int) -> dict[str, tuple[str, bool]]:
         """``{name: (version, explicit)}`` as ``ash list --json`` reports them."""
         return {
-            p["name"]: (p["version"], p["explicit"])
-            for p in json.loads(self.ash("list", str(sid), "--json").stdout)
+            p["name"]: (p["version"], p["explicit"]) for p in json.loads(self.ash("list", str(sid), "--json").stdout)
         }
 
 

@@ -257,20 +257,14 @@ def test_stale_database_lock_is_removed(bare, busybox_arch_root):
 
 def _base_packages(repo, *, with_filesystem: bool = True) -> None:
     """A tiny 'base': filesystem (os-release, /bin -> usr/bin) and busybox as /bin/sh."""
-    repo.add(
-        "filesystem", "1.0-1", {"etc/os-release": 'NAME="Arch Linux"\nID=arch\n'}, links={"bin": "usr/bin"}
-    )
-    repo.add(
-        "busybox", "1.0-1", {"usr/bin/busybox": busybox().read_bytes()}, links={"usr/bin/sh": "busybox"}
-    )
+    repo.add("filesystem", "1.0-1", {"etc/os-release": 'NAME="Arch Linux"\nID=arch\n'}, links={"bin": "usr/bin"})
+    repo.add("busybox", "1.0-1", {"usr/bin/busybox": busybox().read_bytes()}, links={"usr/bin/sh": "busybox"})
     repo.add("base", "1-1", depends=("filesystem", "busybox") if with_filesystem else ("busybox",))
 
 
 def _bootstrap_config(tmp_path, repo) -> Path:
     config = tmp_path / "bootstrap.conf"
-    config.write_text(
-        f"[options]\nArchitecture = auto\nSigLevel = Never\n\n[{repo.name}]\nServer = {repo.file_url}\n"
-    )
+    config.write_text(f"[options]\nArchitecture = auto\nSigLevel = Never\n\n[{repo.name}]\nServer = {repo.file_url}\n")
     return config
 
 
@@ -282,14 +276,16 @@ def test_bootstrap_from_a_configuration(bare, tmp_path):
     calls = {"usr/bin/pacman-key": '#!/bin/sh\necho "$@" >> /var/lib/pacman-key.calls\n'}
     bare.repo.add("keyring-calls", "1-1", calls)
     config = _bootstrap_config(tmp_path, bare.repo)
-    bare.ash(
-        "init", "--bootstrap", "arch", "--mirror", config, "--include", "appb", "--include", "keyring-calls"
-    )
+    bare.ash("init", "--bootstrap", "arch", "--mirror", config, "--include", "appb", "--include", "keyring-calls")
     assert bare.ash.tree_json()["distro"] == "arch"
     assert bare.packages(0) == {
-        "appb": ("1.0-1", True), "base": ("1-1", True), "busybox": ("1.0-1", False),
-        "filesystem": ("1.0-1", False), "keyring-calls": ("1-1", True), "liba": ("1.0-1", False),
-    }  # fmt: skip
+        "appb": ("1.0-1", True),
+        "base": ("1-1", True),
+        "busybox": ("1.0-1", False),
+        "filesystem": ("1.0-1", False),
+        "keyring-calls": ("1-1", True),
+        "liba": ("1.0-1", False),
+    }
     assert (bare.root(0) / "var/lib/pacman-key.calls").read_text() == "--init\n--populate\n"  # a new keyring
     assert (bare.root(0) / "etc/pacman.conf").read_text() == config.read_text()  # pacman is not in this base
     assert (bare.root(0) / "var/lib/pacman/sync/test.db").is_file()
@@ -336,10 +332,14 @@ def _test_keyring(repo, version: str) -> str:
         subprocess.run(["gpgconf", "--homedir", home, "--kill", "gpg-agent"], check=False)
         shutil.rmtree(home)
     fingerprint = next(line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr:"))
-    repo.add("archlinux-keyring", version, {
-        "usr/share/keyrings/archlinux.gpg": public,
-        "usr/share/keyrings/archlinux-trusted": f"{fingerprint}:4:\n",
-    })  # fmt: skip
+    repo.add(
+        "archlinux-keyring",
+        version,
+        {
+            "usr/share/keyrings/archlinux.gpg": public,
+            "usr/share/keyrings/archlinux-trusted": f"{fingerprint}:4:\n",
+        },
+    )
     return fingerprint
 
 

@@ -45,7 +45,9 @@ Total Installed Size:  0.00 MiB
 :: Retrieving packages...
  clash-1.0-1-any downloading...
 """  # noqa: W291 - pacman's prompt ends with a space
-FILE_CONFLICT = INSTALL_OUTPUT + """\
+FILE_CONFLICT = (
+    INSTALL_OUTPUT
+    + """\
 checking keyring...
 checking package integrity...
 loading package files...
@@ -53,6 +55,7 @@ checking for file conflicts...
 clash: /usr/share/common/file exists in filesystem (owned by toolc)
 Errors occurred, no packages were upgraded.
 """
+)
 DOWNLOAD_FAILED = """\
 warning: no /var/cache/pacman/pkg/ cache exists, creating...
 error: failed retrieving file 'clash-1.0-1-any.pkg.tar.gz' from 127.0.0.1:18123 : Maximum file size exceeded
@@ -69,24 +72,54 @@ error: could not lock database: File exists
 
 @pytest.mark.parametrize(
     "stderr, stdout, reason",
-    [("error: target not found: nosuchpkg\n", "", "target not found: nosuchpkg"),
-     (PREPARE_FAILED, REMOVE_BREAKS, "removing liba breaks dependency 'liba>=1.0' required by appb"),
-     (PREPARE_FAILED, MISSING_DEPENDENCY, "unable to satisfy dependency 'libmissing' required by needsmissing"),
-     ("error: unresolvable package conflicts detected\nerror: failed to prepare transaction (conflicting dependencies)\n",
-      PACKAGE_CONFLICT, "redpkg and toolc are in conflict"),
-     (PREPARE_FAILED, "checking dependencies...\n", "failed to prepare transaction (could not satisfy dependencies)"),
-     ("error: failed to commit transaction (conflicting files)\n", FILE_CONFLICT,
-      "clash: /usr/share/common/file exists in filesystem (owned by toolc)"),
-     (DOWNLOAD_FAILED, INSTALL_OUTPUT + "Errors occurred, no packages were upgraded.\n",
-      "failed retrieving file 'clash-1.0-1-any.pkg.tar.gz' from 127.0.0.1:18123 : Maximum file size exceeded"),
-     ("error: failed to commit transaction (conflicting files)\n", INSTALL_OUTPUT,
-      "failed to commit transaction (conflicting files)"),
-     (LOCKED, "", "could not lock database: File exists"),
-     ("error: invalid option '-x'\n", "", "invalid option '-x'"),
-     ("", "resolving dependencies...\n", "")],
-    ids=["target-not-found", "remove-breaks-dependency", "missing-dependency", "package-conflict", "prepare-without-details", "file-conflict", "download",
-         "commit-without-details", "locked", "invalid-option", "killed-before-a-word"],
-)  # fmt: skip
+    [
+        ("error: target not found: nosuchpkg\n", "", "target not found: nosuchpkg"),
+        (PREPARE_FAILED, REMOVE_BREAKS, "removing liba breaks dependency 'liba>=1.0' required by appb"),
+        (PREPARE_FAILED, MISSING_DEPENDENCY, "unable to satisfy dependency 'libmissing' required by needsmissing"),
+        (
+            "error: unresolvable package conflicts detected\n"
+            "error: failed to prepare transaction (conflicting dependencies)\n",
+            PACKAGE_CONFLICT,
+            "redpkg and toolc are in conflict",
+        ),
+        (
+            PREPARE_FAILED,
+            "checking dependencies...\n",
+            "failed to prepare transaction (could not satisfy dependencies)",
+        ),
+        (
+            "error: failed to commit transaction (conflicting files)\n",
+            FILE_CONFLICT,
+            "clash: /usr/share/common/file exists in filesystem (owned by toolc)",
+        ),
+        (
+            DOWNLOAD_FAILED,
+            INSTALL_OUTPUT + "Errors occurred, no packages were upgraded.\n",
+            "failed retrieving file 'clash-1.0-1-any.pkg.tar.gz' from 127.0.0.1:18123 : Maximum file size exceeded",
+        ),
+        (
+            "error: failed to commit transaction (conflicting files)\n",
+            INSTALL_OUTPUT,
+            "failed to commit transaction (conflicting files)",
+        ),
+        (LOCKED, "", "could not lock database: File exists"),
+        ("error: invalid option '-x'\n", "", "invalid option '-x'"),
+        ("", "resolving dependencies...\n", ""),
+    ],
+    ids=[
+        "target-not-found",
+        "remove-breaks-dependency",
+        "missing-dependency",
+        "package-conflict",
+        "prepare-without-details",
+        "file-conflict",
+        "download",
+        "commit-without-details",
+        "locked",
+        "invalid-option",
+        "killed-before-a-word",
+    ],
+)
 def test_reason_is_the_cause_pacman_gave_not_the_step_that_failed(stderr, stdout, reason):
     assert _reason(stderr, stdout) == reason
 

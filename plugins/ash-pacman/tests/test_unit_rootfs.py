@@ -53,8 +53,12 @@ def test_options_of_a_missing_file_are_pacman_defaults(tmp_path):
 
 
 def test_options_takes_the_first_value_of_each_path_option_in_options_only(tmp_path):
-    config = write(tmp_path, CONFIG, "[options]\nDBPath=/srv/pacman/\nDBPath = /second/\n  GPGDir =  /etc/keys/  \n"
-                                     "[core]\nCacheDir = /not/options/\nInclude = /etc/pacman.d/mirrorlist\n")  # fmt: skip
+    config = write(
+        tmp_path,
+        CONFIG,
+        "[options]\nDBPath=/srv/pacman/\nDBPath = /second/\n  GPGDir =  /etc/keys/  \n"
+        "[core]\nCacheDir = /not/options/\nInclude = /etc/pacman.d/mirrorlist\n",
+    )
     assert rootfs.options(config) == {**DEFAULTS, "DBPath": "/srv/pacman/", "GPGDir": "/etc/keys/"}
 
 
@@ -62,9 +66,18 @@ def test_cache_and_hook_dirs_are_lists_of_which_the_first_is_taken(tmp_path):
     """pacman splits CacheDir and HookDir at spaces, and not the other paths: for this file
     pacman-conf prints "CacheDir = /srv/cache/" then "CacheDir = /var/cache/pacman/pkg/", and
     "DBPath = /srv/pacman db/"."""
-    config = write(tmp_path, CONFIG, "[options]\nCacheDir = /srv/cache/ /var/cache/pacman/pkg/\n"
-                                     "HookDir = /etc/hooks/   /usr/share/hooks/\nDBPath = /srv/pacman db/\n")  # fmt: skip
-    assert rootfs.options(config) == {**DEFAULTS, "CacheDir": "/srv/cache/", "HookDir": "/etc/hooks/", "DBPath": "/srv/pacman db/"}
+    config = write(
+        tmp_path,
+        CONFIG,
+        "[options]\nCacheDir = /srv/cache/ /var/cache/pacman/pkg/\n"
+        "HookDir = /etc/hooks/   /usr/share/hooks/\nDBPath = /srv/pacman db/\n",
+    )
+    assert rootfs.options(config) == {
+        **DEFAULTS,
+        "CacheDir": "/srv/cache/",
+        "HookDir": "/etc/hooks/",
+        "DBPath": "/srv/pacman db/",
+    }
 
 
 def test_db_path_is_where_the_root_config_says_inside_the_root(tmp_path):
@@ -83,7 +96,9 @@ def test_has_sync_databases_looks_for_fetched_repository_databases(tmp_path, nam
 
 def test_rerooted_takes_each_include_inside_the_root_and_keeps_every_other_line(tmp_path):
     root = tmp_path / "root"
-    config = write(root, CONFIG, STOCK + "#Include = /etc/pacman.d/commented\n[test]\nInclude=/etc/pacman.d/test-repo.conf\n")
+    config = write(
+        root, CONFIG, STOCK + "#Include = /etc/pacman.d/commented\n[test]\nInclude=/etc/pacman.d/test-repo.conf\n"
+    )
     (root / "usr/share/pacman.d").mkdir(parents=True)
     (root / "etc/pacman.d").symlink_to("/usr/share/pacman.d")  # the root's own link
     lines = rootfs.rerooted(config, root).splitlines()
@@ -93,7 +108,9 @@ def test_rerooted_takes_each_include_inside_the_root_and_keeps_every_other_line(
         "#Include = /etc/pacman.d/commented",
         f"Include = {root}/usr/share/pacman.d/test-repo.conf",
     ]
-    assert [line for line in lines if "Include" not in line] == [line for line in config.read_text().splitlines() if "Include" not in line]
+    assert [line for line in lines if "Include" not in line] == [
+        line for line in config.read_text().splitlines() if "Include" not in line
+    ]
 
 
 #: A local database entry as pacman writes it (dependencies, licenses: several lines each).
@@ -134,7 +151,10 @@ filesystem
 def test_desc_fields_take_the_first_value_line():
     fields = rootfs._desc(GLIBC_DESC)
     assert (fields["NAME"], fields["VERSION"], fields["LICENSE"], fields["DEPENDS"]) == (
-        "glibc", "2.39-1", "GPL-2.0-or-later", "linux-api-headers>=4.10"
+        "glibc",
+        "2.39-1",
+        "GPL-2.0-or-later",
+        "linux-api-headers>=4.10",
     )
     assert set(fields) == {"NAME", "VERSION", "BASE", "DESC", "ARCH", "LICENSE", "REASON", "VALIDATION", "DEPENDS"}
 
@@ -145,7 +165,10 @@ def test_installed_reads_the_local_database_and_reasons(tmp_path):
     write(tmp_path, "var/lib/pacman/local/vim-9.1.0-1/desc", "%NAME%\nvim\n\n%VERSION%\n9.1.0-1\n\n%ARCH%\nx86_64\n")
     write(tmp_path, "var/lib/pacman/local/ALPM_DB_VERSION", "9\n")
     (local / "half-written-1").mkdir()  # no desc: not a package
-    assert rootfs.installed(tmp_path) == [Package("glibc", "2.39-1", explicit=False), Package("vim", "9.1.0-1", explicit=True)]
+    assert rootfs.installed(tmp_path) == [
+        Package("glibc", "2.39-1", explicit=False),
+        Package("vim", "9.1.0-1", explicit=True),
+    ]
 
 
 def test_installed_of_a_root_without_database_is_an_error(tmp_path):
