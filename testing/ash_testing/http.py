@@ -65,6 +65,6 @@ class Server:
         return [r.snapshot for r in self.requests if r.path.endswith(suffix)]
 
     def stop(self) -> None:
-        """Stop answering (again: a no-op)."""
+        """Stop answering; stopping a stopped server does nothing."""
         self._httpd.shutdown()
         self._httpd.server_close()
