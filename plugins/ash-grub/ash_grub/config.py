@@ -20,7 +20,9 @@ import shlex
 from collections.abc import Sequence
 from pathlib import Path
 
-from ashcore.api import BootTarget, DeployContext, in_root, read_os_release
+from ashcore.api import BootTarget, DeployContext, in_root, read_os_release, warn
+
+from .script import MAX_WORD, Refused, comment, menu_text, quote, title, unprintable, word
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _VAR = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
@@ -73,7 +75,8 @@ def _file(root: Path, rel: str) -> str | None:
 def kernel(root: Path) -> tuple[str, str] | None:
     """The newest kernel in ``/boot`` of ``root`` that has an initramfs, as (kernel, initramfs) paths
     relative to ``root``: where the files are, after links (``/boot`` itself, too) are followed within
-    ``root``, since GRUB reads the filesystem and does not follow the root's links the root's way."""
+    ``root``, since GRUB reads the filesystem and does not follow the root's links the root's way.
+    A kernel whose path GRUB could not be given exactly (a control character in its name) is none."""
     try:
         names = [p.name for p in in_root(root, "boot").glob("vmlinuz-*")]
     except OSError:
@@ -83,29 +86,27 @@ def kernel(root: Path) -> tuple[str, str] | None:
         version = name.removeprefix("vmlinuz-")
         image = _file(root, f"boot/{name}")
         initrd = next(filter(None, (_file(root, f"boot/{n.format(version)}") for n in _INITRDS)), None)
-        if image and initrd:
+        if image and initrd and all(not unprintable(p) and len(p.encode()) < MAX_WORD // 2 for p in (image, initrd)):
             found.append((version_key(version), image, initrd))
     return max(found)[1:] if found else None
 
 
-def quote(word: str) -> str:
-    """A word as GRUB's shell-like parser reads it back unchanged."""
-    if re.fullmatch(r"[\w./,:=+@%-]+", word):
-        return word
-    return "'" + word.replace("'", "'\\''") + "'"
-
-
-def linux_entry(title: str, target: BootTarget, fs_uuid: str, cmdline: str, entry_id: str | None = None) -> list[str]:
-    """A menu entry booting ``target`` (its root is mounted from its own subvolume)."""
+def linux_entry(text: str, target: BootTarget, fs_uuid: str, cmdline: str, entry_id: str | None = None) -> list[str]:
+    """A menu entry titled ``text`` booting ``target`` (its root is mounted from its own subvolume),
+    or a comment saying why there is none."""
     found = kernel(target.root)
     if found is None:
-        return [f"# snapshot {target.snapshot}: no kernel with an initramfs in /{target.subvolume}/boot"]
-    image, initrd = (f"/{target.subvolume}/{rel}" for rel in found)
-    args = f"root=UUID={fs_uuid} rootflags=subvol={quote(target.subvolume)} ro {cmdline}".strip()
+        return [comment(f"snapshot {target.snapshot}: no kernel with an initramfs in /{target.subvolume}/boot")]
+    try:
+        image, initrd = (word(f"/{target.subvolume}/{rel}") for rel in found)
+        args = [word(f"root=UUID={fs_uuid}"), word(f"rootflags=subvol={target.subvolume}"), "ro"]
+    except Refused as why:
+        warn(f"snapshot {target.snapshot} is left out of the boot menu: the path of its kernel or subvolume {why}")
+        return [comment(f"snapshot {target.snapshot}: left out, the path of its kernel or subvolume {why}")]
     return [
-        f"menuentry {quote(title)} --class gnu-linux{f' --id {entry_id}' if entry_id else ''} {{",
-        f"\tlinux {quote(image)} {args}",
-        f"\tinitrd {quote(initrd)}",
+        f"menuentry {title(text)} --class gnu-linux{f' --id {entry_id}' if entry_id else ''} {{",
+        f"\tlinux {image} {' '.join(args)} {cmdline}".rstrip(),
+        f"\tinitrd {initrd}",
         "}",
     ]
 
@@ -133,7 +134,7 @@ def render(ctx: DeployContext, settings: dict[str, str], extra: Sequence[str] = 
     (other systems' entries) go last."""
     assert ctx.default is not None
     release = read_os_release(ctx.default.root)
-    name = release.get("PRETTY_NAME") or release.get("NAME") or "Linux"
+    name = menu_text(release.get("PRETTY_NAME") or release.get("NAME") or "").lstrip("- ") or "Linux"
     lines = [
         "# Written by ash (ash-grub) from the snapshot tree at every deploy and rollback: do not edit.",
         "# Settings come from /etc/default/grub of the deployed snapshot.",
@@ -143,18 +144,22 @@ def render(ctx: DeployContext, settings: dict[str, str], extra: Sequence[str] = 
         "insmod part_msdos",
         "insmod part_gpt",
         "insmod btrfs",
-        f"search --no-floppy --fs-uuid --set=root {ctx.fs_uuid}",
+        f"search --no-floppy --fs-uuid --set=root {quote(ctx.fs_uuid)}",
         *_terminal(settings),
         "",
         *linux_entry(f"{name}, snapshot {ctx.default.snapshot}", ctx.default, ctx.fs_uuid, cmdline(ctx.default.root), "ash-default"),
     ]
     if ctx.fallback is not None:
-        title = f"{name}, last booted deployment (snapshot {ctx.fallback.snapshot})"
-        lines += linux_entry(title, ctx.fallback, ctx.fs_uuid, cmdline(ctx.fallback.root), "ash-previous")
-    lines.append("submenu 'Snapshots (read-only)' --id ash-snapshots {")
+        text = f"{name}, last booted deployment (snapshot {ctx.fallback.snapshot})"
+        lines += linux_entry(text, ctx.fallback, ctx.fs_uuid, cmdline(ctx.fallback.root), "ash-previous")
+    submenu = []
     for snap in ctx.snapshots:
-        title = f"snapshot {snap.snapshot}" + (f" - {snap.description.splitlines()[0]}" if snap.description.strip() else "")
-        lines += ["\t" + line for line in linux_entry(title, snap, ctx.fs_uuid, cmdline(snap.root))]
-    lines.append("}")
+        shown = menu_text(snap.description)
+        text = f"snapshot {snap.snapshot}" + (f" - {shown}" if shown else "")
+        submenu += ["\t" + line for line in linux_entry(text, snap, ctx.fs_uuid, cmdline(snap.root))]
+    if any(line.startswith("\tmenuentry ") for line in submenu):  # GRUB refuses an empty block
+        lines += ["submenu 'Snapshots (read-only)' --id ash-snapshots {", *submenu, "}"]
+    else:
+        lines += submenu
     lines += extra
     return "\n".join(lines) + "\n"

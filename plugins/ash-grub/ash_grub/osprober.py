@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ashcore.api import Chroot, DeployContext, in_root, run
 
-from .config import quote
+from .script import quote
 
 PROBER_DIRS = ("usr/bin", "usr/sbin", "bin", "sbin")
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import re
+import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
-from ash_grub import config, osprober
+from ash_grub import config, osprober, script
 
 from ashcore.api import BootTarget, DeployContext
-from ashcore.testing import require_root_tools
+from ashcore.testing import require, require_root_tools
 
 UUID = "2561ac1c-074a-46fa-8e37-68315ba91838"
 
@@ -25,9 +27,11 @@ def make_root(path: Path, *kernels: str, grub: str = "", os_release: str = 'PRET
     return path
 
 
-def context(tmp_path: Path, default: Path, fallback: Path | None = None, snapshots: tuple[Path, ...] = ()) -> DeployContext:
+def context(
+    tmp_path: Path, default: Path, fallback: Path | None = None, snapshots: tuple[Path, ...] = (), descriptions: dict[int, str] | None = None
+) -> DeployContext:
     def target(sid: int, root: Path, where: str) -> BootTarget:
-        return BootTarget(sid, root, f"@.snapshots/{where}", f"snapshot {sid}'s description")
+        return BootTarget(sid, root, f"@.snapshots/{where}", (descriptions or {}).get(sid, f"snapshot {sid}'s description"))
 
     return DeployContext(
         sysroot=tmp_path,
@@ -207,3 +211,232 @@ def test_os_prober_entries(busybox_root, tmp_path, other_os):
         "}",
         "# os-prober found Ghost on /dev/nonexistent, which ash-grub cannot boot",
     ]  # fmt: skip
+
+
+# -- a menu GRUB can always read, whatever a snapshot holds ----------------------------------------
+#
+# What GRUB would do with a menu is read back two ways: the real grub-script-check (GRUB's own
+# parser; it aborts on a token of 8192 bytes or more, as GRUB itself does) and grub_commands(), a
+# reading of GRUB's lexer (grub-core/script/yylex.l) written for these tests: it shows which
+# commands a menu runs, and where, whatever ash-grub believes it wrote.
+
+
+def grub_script_check(text: str) -> None:
+    """The real grub-script-check accepts ``text`` (which must be UTF-8, as GRUB reads it)."""
+    require(shutil.which("grub-script-check") is not None, "needs grub-script-check (grub2-common)")
+    proc = subprocess.run(["grub-script-check"], input=text.encode(), capture_output=True)
+    assert proc.returncode == 0, f"grub-script-check: {proc.stderr.decode(errors='replace')[-300:]}"
+
+
+def grub_commands(text: str) -> list:
+    """The commands GRUB reads in ``text``, as ``(words, block)`` pairs; ``block`` is the list of
+    commands between the ``{ }`` of a menuentry or submenu (None for other commands). Words are as
+    GRUB has them after quote removal; a variable GRUB would expand is ``<$name>``, and an operator
+    (``|``, ``&``, ``<``, ``>``) is a word ``<op>``, so that nothing GRUB would do goes unseen."""
+    top: list = []
+    stack = [top]
+    words: list[str] = []
+    word: list[str] | None = None
+    i = 0
+
+    def end_word() -> None:
+        nonlocal word
+        if word is not None:
+            words.append("".join(word))
+            word = None
+
+    def end_command(block: bool = False) -> None:
+        nonlocal words
+        end_word()
+        if words:
+            stack[-1].append((words, [] if block else None))
+            if block:
+                stack.append(stack[-1][-1][1])
+        elif block:
+            raise AssertionError("a block without a command")
+        words = []
+
+    while i < len(text):
+        c = text[i]
+        if c in " \t":
+            end_word()
+        elif c == "#" and word is None:
+            i = text.find("\n", i) - 1 if "\n" in text[i:] else len(text)
+        elif c in "\n;":
+            end_command()
+        elif c == "{":
+            end_command(block=True)
+        elif c == "}":
+            end_command()
+            assert len(stack) > 1, "a '}' closes nothing"
+            stack.pop()
+        elif c in "|&<>":
+            end_word()
+            words.append(f"<{c}>")
+        elif c == "'":
+            j = text.index("'", i + 1)
+            word = (word or []) + [text[i + 1 : j]]
+            i = j
+        elif c == '"':
+            word = word or []
+            i += 1
+            while text[i] != '"':
+                if text[i] == "\\" and text[i + 1] in '$\\"':
+                    i += 1
+                elif text[i] == "$":
+                    raise AssertionError('a variable in double quotes')
+                word.append(text[i])
+                i += 1
+        elif c == "\\":
+            word = (word or []) + [text[i + 1]]
+            i += 1
+        elif c == "$":
+            name = re.match(r"\$(\{\w+\}|\w+|[?#*@])", text[i:])
+            word = (word or []) + [f"<{name.group(0) if name else '$'}>"]
+            i += len(name.group(0)) - 1 if name else 0
+        else:
+            word = (word or []) + [c]
+        i += 1
+    end_command()
+    assert len(stack) == 1, "a block is not closed"
+    return top
+
+
+def entry(commands: list, title_start: str) -> tuple[list[str], list]:
+    """The menu entry (at any depth) whose title starts with ``title_start``."""
+    for words, block in commands:
+        if block is None:
+            continue
+        if words[0] == "menuentry" and words[1].startswith(title_start):
+            return words, block
+        found = entry(block, title_start)
+        if found:
+            return found
+    return None
+
+
+def without(commands: list, title_start: str) -> list:
+    """``commands`` with the entry whose title starts with ``title_start`` taken out."""
+    out = []
+    for words, block in commands:
+        if block is not None and words[0] == "menuentry" and words[1].startswith(title_start):
+            continue
+        out.append((words, None if block is None else without(block, title_start)))
+    return out
+
+
+def test_grub_commands_reads_what_grub_runs():
+    """The test's reading of GRUB agrees with GRUB on what a line holds."""
+    assert grub_commands("set timeout=1 # a comment\nmenuentry 'a b'\\''c' --id x {\n\tlinux /k \"q\\\"r\" $v;x\n}\n") == [
+        (["set", "timeout=1"], None),
+        (["menuentry", "a b'c", "--id", "x"], [(["linux", "/k", 'q"r', "<$v>"], None), (["x"], None)]),
+    ]
+
+
+#: Text a snapshot's description (or name) may hold: GRUB syntax, line breaks, control characters,
+#: terminal escapes, huge texts and what is not UTF-8 (as ``ash desc`` stores it from a byte argv).
+HOSTILE_TEXT = {
+    "quote": "it's",
+    "quotes": "'\\'''\"\"",
+    "variables": "$root ${prefix} $1 $? $#",
+    "substitution": "$(reboot) `reboot`",
+    "separator": "a; set timeout=99",
+    "braces": "} set timeout=99 {",
+    "closing": "'}\n}\n}\nset timeout=99\nsubmenu x {\nmenuentry y {",
+    "operators": "a | b && c > /d < /e &",
+    "newlines": "first line\nset timeout=99\nlast line",
+    "blank first line": "\n\n   \nafter blank lines",
+    "crlf": "windows line\r\nsecond",
+    "tab": "tab\there",
+    "nul": "nul\x00here",
+    "terminal escapes": "\x1b[2J\x1b[31mred\x1b]0;title\x07\x1bc\x9b2J",
+    "bidi override": "\u202eevil\u202c",
+    "line separator": "one\u2028two\x85three",
+    "backslash": "back\\slash\\",
+    "comment": "# not a comment",
+    "test brackets": "[[ ]]",
+    "options": "--id=ash-default --unrestricted",
+    "long": "x" * 10_000,
+    "long one word per line": "a\n" * 5_000,
+    "long quotes": "'" * 10_000,
+    "long multibyte": "é日\U0001f600" * 3_000,
+    "not UTF-8": "caf\udce9 \udcff\udcfe",
+    "empty": "",
+    "spaces": "   ",
+}
+
+
+def hostile_menu(tmp_path: Path, **descriptions: str) -> str:
+    default = make_root(tmp_path / "d2", "6.1.0-10-amd64", grub="GRUB_TIMEOUT=3\n")
+    fallback = make_root(tmp_path / "d1", "6.1.0-9-amd64")
+    snap0 = make_root(tmp_path / "s0", "6.1.0-9-amd64")
+    snap1 = make_root(tmp_path / "s1", "6.1.0-9-amd64")
+    ctx = context(tmp_path, default, fallback, (snap0, snap1), {int(k[1:]): v for k, v in descriptions.items()})
+    return config.render(ctx, config.read_settings(default))
+
+
+@pytest.mark.parametrize("text", HOSTILE_TEXT.values(), ids=HOSTILE_TEXT.keys())
+def test_a_description_is_shown_bounded_on_one_line(tmp_path, text):
+    """Whatever a description holds, GRUB reads the menu, and the description changes nothing but
+    its own snapshot's title, which is one line of printable text of bounded length."""
+    (tmp_path / "benign").mkdir()
+    (tmp_path / "hostile").mkdir()
+    benign = hostile_menu(tmp_path / "benign", s0="a description")
+    menu = hostile_menu(tmp_path / "hostile", s0=text)
+    grub_script_check(menu)
+    assert all(line.replace("\t", "").isprintable() for line in menu.splitlines())
+    before, after = benign.replace("benign", "hostile").splitlines(), menu.splitlines()
+    assert len(before) == len(after)
+    changed = [(a, b) for a, b in zip(before, after, strict=True) if a != b]
+    assert len(changed) == 1 and changed[0][0] == "\tmenuentry 'snapshot 0 - a description' --class gnu-linux {"
+    title = entry(grub_commands(menu), "snapshot 0")[0][1]
+    shown = title.removeprefix("snapshot 0 - ")
+    assert shown.isprintable() and len(shown) <= 64 and shown == shown.strip()
+    assert title.startswith("snapshot 0 - ") or (title == "snapshot 0" and not text.strip())
+
+
+@pytest.mark.parametrize(
+    "name", ["x' ; set timeout=99 ; '", "--id=ash-other", "-", "line\\nbreak ${x}", "N" * 10_000, "\x1b[2J\x1b[5mOS"]
+)
+def test_a_distributions_name_is_shown_bounded(tmp_path, name):
+    """The name in a deployment's os-release is text from inside a snapshot too; GRUB would read a
+    title that starts with '-' as an option of menuentry, so none does."""
+    quoted = name.replace("\\", "\\\\").replace('"', '\\"')
+    default = make_root(tmp_path / "d2", "6.1.0-10-amd64", os_release=f'PRETTY_NAME="{quoted}"\n')
+    fallback = make_root(tmp_path / "d1", "6.1.0-9-amd64", os_release=f'PRETTY_NAME="{quoted}"\n')
+    menu = config.render(context(tmp_path, default, fallback), {})
+    grub_script_check(menu)
+    titles = [words[1] for words, block in grub_commands(menu) if block is not None and words[0] == "menuentry"]
+    assert len(titles) == 2 and titles[0].endswith(", snapshot 2") and titles[1].endswith(", last booted deployment (snapshot 1)")
+    assert all(t.isprintable() and not t.startswith("-") and len(t) < 110 for t in titles)
+    assert [words for words, _ in grub_commands(menu)][:3] == [["set", "timeout=5"], ["set", "default=0"], ["insmod", "part_msdos"]]
+
+
+@pytest.mark.parametrize("text", HOSTILE_TEXT.values(), ids=HOSTILE_TEXT.keys())
+def test_a_word_is_read_back_as_written_or_refused(text):
+    """script.word gives GRUB the text exactly, as one word, or refuses it (a character GRUB cannot
+    take: NUL ends its line, a newline its command in a kernel argument; or too long)."""
+    try:
+        quoted = script.word(text)
+    except script.Refused as why:
+        assert not text or not text.isprintable() or len(text.encode()) > 1000, why
+        assert len(str(why).splitlines()) == 1
+        return
+    menu = f"menuentry x {{\n\tlinux /vmlinuz {quoted} ro\n}}\n"
+    grub_script_check(menu)
+    assert grub_commands(menu) == [(["menuentry", "x"], [(["linux", "/vmlinuz", text, "ro"], None)])]
+
+
+def test_what_the_menu_shows_of_a_text():
+    shown = script.menu_text
+    assert shown("first line\nset timeout=99\nlast line") == "first line"
+    assert shown("\n\n   \nafter blank lines") == "after blank lines"
+    assert shown("  tab\there  and\u00a0there ") == "tab here and there"
+    assert shown("\x1b[2J\x1b[31mred\x07") == "?[2J?[31mred?"
+    assert shown("\u202eevil\u202c") == "?evil?"
+    assert shown("caf\udce9") == "caf?"
+    assert shown("x" * 10_000) == "x" * 61 + "..."
+    assert shown("é日" * 100) == ("é日" * 31)[:61] + "..."
+    assert shown("a" * 64) == "a" * 64 and shown("") == "" and shown(" \n ") == ""
+    assert script.title("--id=x") == "id=x" and script.title("-") == "'?'" and script.title("it's") == "'it'\\''s'"
+    assert script.comment("a\nb") == "# a" and len(script.comment("x" * 10_000)) < 600
