@@ -81,3 +81,70 @@ def title(text: str) -> str:
 def comment(text: str) -> str:
     """A comment line saying ``text``, which may come from a snapshot (a path, a name)."""
     return "# " + menu_text(text, limit=MAX_LINE // 8)
+
+
+CMDLINE_MAX = 2047  # bytes of kernel command line on x86 (COMMAND_LINE_SIZE 2048, with its NUL)
+_SYNTAX = {";": "the end of a command", "{": "a block", "}": "the end of a block", "|": "a pipe",
+           "&": "an operator", "<": "a redirection", ">": "a redirection", "$": "a variable"}  # fmt: skip
+
+
+def arguments(value: str) -> list[str]:
+    """The words of ``value`` (a setting such as ``GRUB_CMDLINE_LINUX``) as GRUB makes them when the
+    value is written bare into a command, as grub-mkconfig writes it into each ``linux`` line: blanks
+    separate words, quotes and backslashes are removed as GRUB removes them (``a="b c"`` is the one
+    argument ``a=b c``). Ash then writes each word quoted, so it stays one argument.
+
+    What would be more than words to GRUB is :class:`Refused`: ``; { } | & < >`` or ``$`` outside
+    single quotes, ``$`` in double quotes, ``#`` starting a word (a comment), a quote left open, a
+    trailing backslash, and any character a menu cannot hold (controls, line breaks, bytes that were
+    not UTF-8, invisible format characters)."""
+    bad = unprintable(value.replace("\t", " "))
+    if bad:
+        raise Refused(f"it has the character {bad}" + (" (not UTF-8)" if 0xDC80 <= int(bad[2:], 16) <= 0xDCFF else ""))
+    words: list[str] = []
+    current: str | None = None
+    i = 0
+    while i < len(value):
+        c = value[i]
+        if c in " \t":
+            if current:
+                words.append(current)
+            current = None
+        elif c == "'":
+            end = value.find("'", i + 1)
+            if end < 0:
+                raise Refused("a single quote is not closed")
+            current, i = (current or "") + value[i + 1 : end], end
+        elif c == '"':
+            current, i = (current or ""), i + 1
+            while i < len(value) and value[i] != '"':
+                if value[i] == "$":
+                    raise Refused("it has '$' in double quotes, where GRUB would expand a variable")
+                if value[i] == "\\" and value[i + 1 : i + 2] in ("$", "\\", '"'):
+                    i += 1
+                current, i = current + value[i], i + 1
+            if i == len(value):
+                raise Refused("a double quote is not closed")
+        elif c == "\\":
+            if i + 1 == len(value):
+                raise Refused("it ends in a backslash")
+            current, i = (current or "") + value[i + 1], i + 1
+        elif c == "#" and current is None:
+            raise Refused("a word starts with '#', where GRUB would begin a comment")
+        elif c in _SYNTAX:
+            raise Refused(f"it has {c!r} outside quotes, which GRUB reads as {_SYNTAX[c]}, not as part of an argument")
+        else:
+            current = (current or "") + c
+        i += 1
+    if current:
+        words.append(current)
+    return words
+
+
+def command_line_bytes(image: str, args: list[str]) -> int:
+    """The length of the kernel command line GRUB makes of ``linux image args...``: ``BOOT_IMAGE=``
+    and each word, a backslash before each quote or backslash and double quotes around a word with a
+    space (``grub_create_loader_cmdline``), separated by spaces."""
+    return len("BOOT_IMAGE=") + sum(
+        len(a.encode()) + sum(a.count(c) for c in "\\'\"") + (2 if " " in a else 0) + 1 for a in [image, *args]
+    ) - 1

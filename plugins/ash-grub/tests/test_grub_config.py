@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 from ash_grub import config, osprober, script
 
 from ashcore.api import BootTarget, DeployContext
-from ashcore.testing import require, require_root_tools
+from ashcore.testing import Ash, require, require_root_tools
 
 UUID = "2561ac1c-074a-46fa-8e37-68315ba91838"
 
@@ -67,7 +68,10 @@ BROKEN="unterminated
         "GRUB_CMDLINE_LINUX": "console=ttyS0,115200 panic=10",
         "GRUB_TERMINAL": "serial console",
     }
-    assert config.cmdline(root) == "console=ttyS0,115200 panic=10 quiet splash"
+    assert config.kernel_args(BootTarget(0, root, "@.snapshots/rootfs/snapshot-0", "")) == {
+        "GRUB_CMDLINE_LINUX": ["console=ttyS0,115200", "panic=10"],
+        "GRUB_CMDLINE_LINUX_DEFAULT": ["quiet", "splash"],
+    }
 
 
 def test_newest_kernel_with_an_initramfs(tmp_path):
@@ -440,3 +444,253 @@ def test_what_the_menu_shows_of_a_text():
     assert shown("a" * 64) == "a" * 64 and shown("") == "" and shown(" \n ") == ""
     assert script.title("--id=x") == "id=x" and script.title("-") == "'?'" and script.title("it's") == "'it'\\''s'"
     assert script.comment("a\nb") == "# a" and len(script.comment("x" * 10_000)) < 600
+
+
+# -- what a snapshot's /etc/default/grub can do: only its own entry's kernel arguments --------------
+
+#: GRUB_CMDLINE_LINUX values (as the shell gives them; the file quotes them), and the kernel
+#: arguments they are, or None where ash refuses them. A value is split as GRUB splits it in the
+#: ``linux`` line grub-mkconfig writes it into (quotes removed); what would be more than arguments
+#: to GRUB (a command separator, a block, a variable, a comment, an open quote) or has a character a
+#: menu cannot hold is refused. The kernel gets every argument as one word, whatever it holds.
+KERNEL_ARGS = {
+    "plain": ("quiet splash", ["quiet", "splash"]),
+    "quoted value": ('acpi_osi="!Windows 2015" quiet', ["acpi_osi=!Windows 2015", "quiet"]),
+    "single-quoted syntax": ("x='a;b}{ $y' z", ["x=a;b}{ $y", "z"]),
+    "escapes": ('a\\ b c\\;d "e\\"f\\$g\\\\h"', ["a b", "c;d", 'e"f$g\\h']),
+    "globs and brackets": ("x=* y=? [[ ]]", ["x=*", "y=?", "[[", "]]"]),
+    "not ASCII": ("lang=é日", ["lang=é日"]),
+    "empty quotes": ("'' quiet", ["quiet"]),
+    "commands": ("quiet ; } ; } ; set timeout=99 ; submenu x { menuentry y { true", None),
+    "separator": ("quiet; set default=1", None),
+    "closing brace": ("quiet } set timeout=99", None),
+    "brace in a word": ("a}b", None),
+    "opening brace": ("{", None),
+    "pipe": ("x | y", None),
+    "and": ("x && set timeout=99", None),
+    "redirect": ("x > y", None),
+    "variable": ("root=$root", None),
+    "special variable": ("$?", None),
+    "variable in double quotes": ('"x=${prefix}"', None),
+    "comment": ("quiet #rest", None),
+    "open quote": ('console=ttyS0 "unterminated', None),
+    "open single quote": ("console='ttyS0", None),
+    "trailing backslash": ("quiet\\", None),
+    "escape sequence": ("quiet \x1b[2J", None),
+    "nul": ("a\x00b", None),
+    "delete": ("a\x7fb", None),
+    "bidi override": ("a\u202eb", None),
+    "not UTF-8": ("caf\udce9", None),
+    "too long": ("x" * 3000, None),
+    "too many": ("a " * 1100, None),
+}
+
+LINUX = ["linux", "/@.snapshots/rootfs/snapshot-0/boot/vmlinuz-6.1.0-9-amd64", f"root=UUID={UUID}",
+         "rootflags=subvol=@.snapshots/rootfs/snapshot-0", "ro"]  # fmt: skip
+
+
+def grub_file(root: Path, text: str) -> None:
+    (root / "etc/default/grub").write_bytes(text.encode(errors="surrogateescape"))
+
+
+@pytest.mark.parametrize("value, args", KERNEL_ARGS.values(), ids=KERNEL_ARGS.keys())
+def test_a_snapshots_kernel_arguments_stay_in_its_own_entry(tmp_path, capsys, value, args):
+    """A snapshot that is not deployed gives only the kernel arguments of its own entry; a value ash
+    refuses leaves its entry without it, bootable, and one warning names the snapshot and setting."""
+    default = make_root(tmp_path / "d2", "6.1.0-10-amd64", grub="GRUB_TIMEOUT=3\n")
+    snap0 = make_root(tmp_path / "s0", "6.1.0-9-amd64")
+    snap1 = make_root(tmp_path / "s1", "6.1.0-9-amd64")
+    ctx = context(tmp_path, default, snapshots=(snap0, snap1))
+    grub_file(snap0, "GRUB_CMDLINE_LINUX_DEFAULT=splash\n")
+    benign = grub_commands(config.render(ctx, config.read_settings(default)))
+    assert capsys.readouterr().err == ""
+    grub_file(snap0, f"GRUB_CMDLINE_LINUX={shlex.quote(value)}\nGRUB_CMDLINE_LINUX_DEFAULT=splash\n")
+    menu = config.render(ctx, config.read_settings(default))
+    grub_script_check(menu)
+    commands = grub_commands(menu)
+    assert without(commands, "snapshot 0") == without(benign, "snapshot 0"), "nothing outside its entry changed"
+    assert entry(commands, "snapshot 0") == (
+        ["menuentry", "snapshot 0 - snapshot 0's description", "--class", "gnu-linux"],
+        [([*LINUX, *(args or []), "splash"], None), (["initrd", "/@.snapshots/rootfs/snapshot-0/boot/initrd.img-6.1.0-9-amd64"], None)],
+    )
+    warnings = capsys.readouterr().err.splitlines()
+    if args is None:
+        assert len(warnings) == 1 and warnings[0].startswith("ash: warning: snapshot 0: GRUB_CMDLINE_LINUX is left out")
+        assert warnings[0].isprintable() and len(warnings[0]) < 200
+    else:
+        assert warnings == []
+
+
+def test_the_kernel_command_line_is_bounded(tmp_path, capsys):
+    """A kernel takes 2047 bytes of command line on x86 (GRUB drops what is past it, silently):
+    arguments that would make it longer are left out, together, with a warning."""
+    default = make_root(tmp_path / "d2", "6.1.0-10-amd64")
+    grub_file(default, f'GRUB_CMDLINE_LINUX="{"a" * 1000}"\nGRUB_CMDLINE_LINUX_DEFAULT="{"b" * 1000}"\n')
+    menu = config.render(context(tmp_path, default), {})
+    linux = entry(grub_commands(menu), "Test OS 1")[1][0][0]
+    assert linux[-1] == "ro"
+    assert capsys.readouterr().err == (
+        "ash: warning: snapshot 2: its kernel arguments (GRUB_CMDLINE_LINUX, GRUB_CMDLINE_LINUX_DEFAULT) are left out of "
+        "its menu entry: the command line would be longer than the 2047 bytes a kernel takes\n"
+    )
+    grub_file(default, f'GRUB_CMDLINE_LINUX="{"a" * 1000}"\nGRUB_CMDLINE_LINUX_DEFAULT="{"b" * 800}"\n')
+    menu = config.render(context(tmp_path, default), {})
+    assert entry(grub_commands(menu), "Test OS 1")[1][0][0][-2:] == ["a" * 1000, "b" * 800]
+
+
+HEADER = [["set", "timeout=5"], ["set", "default=0"], ["insmod", "part_msdos"], ["insmod", "part_gpt"],
+          ["insmod", "btrfs"], ["search", "--no-floppy", "--fs-uuid", "--set=root", UUID]]  # fmt: skip
+
+#: Settings of the deployed snapshot that shape the whole menu: the value, and the commands it adds
+#: to the menu's header (None: refused, the header is as without it).
+MENU_SETTINGS = {
+    "timeout": ("GRUB_TIMEOUT", "0", [["set", "timeout=0"], *HEADER[1:]]),
+    "no timeout": ("GRUB_TIMEOUT", "-1", [["set", "timeout=-1"], *HEADER[1:]]),
+    "timeout and a command": ("GRUB_TIMEOUT", "0 ; set default=1", None),
+    "timeout not a number": ("GRUB_TIMEOUT", "1.5", None),
+    "timeout too big": ("GRUB_TIMEOUT", "99999999999", None),
+    "style": ("GRUB_TIMEOUT_STYLE", "hidden", [HEADER[0], ["set", "timeout_style=hidden"], *HEADER[1:]]),
+    "style and a command": ("GRUB_TIMEOUT_STYLE", "menu;set timeout=99", None),
+    "terminal": ("GRUB_TERMINAL", "serial console", [*HEADER, ["serial"], ["terminal_input", "serial", "console"], ["terminal_output", "serial", "console"]]),
+    "terminal and a command": ("GRUB_TERMINAL", "console ; set timeout=99", None),
+    "terminal in braces": ("GRUB_TERMINAL_OUTPUT", "} console", None),
+    "serial": ("GRUB_SERIAL_COMMAND", "serial --unit=0 --speed=115200", [*HEADER]),
+    "serial and a command": ("GRUB_SERIAL_COMMAND", "serial; set timeout=99", None),
+    "serial is another command": ("GRUB_SERIAL_COMMAND", "set timeout=99", None),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("key, value, header", MENU_SETTINGS.values(), ids=MENU_SETTINGS.keys())
+def test_the_deployed_snapshots_menu_settings_are_checked(tmp_path, capsys, key, value, header):
+    """The deployed snapshot's settings shape the menu, each as what it is (a number of seconds, a
+    style, terminal names, a serial command with its words quoted), or not at all, with a warning."""
+    default = make_root(tmp_path / "d2", "6.1.0-10-amd64")
+    snap = make_root(tmp_path / "s0", "6.1.0-9-amd64")
+    grub_file(default, f"{key}={shlex.quote(value)}\n")
+    menu = config.render(context(tmp_path, default, snapshots=(snap,)), config.read_settings(default))
+    grub_script_check(menu)
+    commands = grub_commands(menu)
+    assert [words for words, block in commands if block is None] == (header or HEADER)
+    assert [words[0] for words, block in commands if block is not None] == ["menuentry", "submenu"]
+    warnings = capsys.readouterr().err.splitlines()
+    if header is None:
+        assert len(warnings) == 1 and warnings[0].startswith(f"ash: warning: snapshot 2 (deployed): {key} is not used")
+    else:
+        assert warnings == []
+
+
+def test_the_serial_command_with_a_terminal(tmp_path, capsys):
+    default = make_root(tmp_path / "d2", "6.1.0-10-amd64")
+    grub_file(default, "GRUB_TERMINAL=serial\nGRUB_SERIAL_COMMAND='serial --unit=1 --speed=9600'\n")
+    commands = grub_commands(config.render(context(tmp_path, default), config.read_settings(default)))
+    assert [w for w, block in commands if block is None][len(HEADER):] == [
+        ["serial", "--unit=1", "--speed=9600"], ["terminal_input", "serial"], ["terminal_output", "serial"]
+    ]  # fmt: skip
+    assert capsys.readouterr().err == ""
+
+
+OS_PROBER_HOSTILE = """#!/bin/sh
+printf '%s\\n' "{device}:Evil' ; set timeout=99 ; ':Ev}}il; x:chain" "{device}:Other Linux:Linux:linux"
+"""
+LINUX_BOOT_PROBER = """#!/bin/sh
+echo "$1:$1:Good Linux:/boot/vmlinuz:/boot/initrd.img:root=/dev/sda2^quiet^x='a b'"
+echo "$1:$1:Bad Linux:/boot/vmlinuz:/boot/initrd.img:root=/dev/sda2^quiet;^set^timeout=99"
+echo "$1:$1:Bad path:/boot/vm$(printf '\\033')linuz::quiet"
+"""
+
+
+def test_os_prober_reports_are_text_from_elsewhere(busybox_root, tmp_path, other_os, capsys):
+    """What os-prober reads on other disks gets into the menu as bounded titles and quoted words, or
+    not at all, like what a snapshot holds."""
+    device, uuid = other_os
+    root = tmp_path / "deployment"
+    subprocess.run(["cp", "-a", busybox_root, root], check=True)
+    make_root(root, "6.1.0-9-amd64", grub="GRUB_DISABLE_OS_PROBER=false\n")
+    for name, script_text in (("os-prober", OS_PROBER_HOSTILE.format(device=device)), ("linux-boot-prober", LINUX_BOOT_PROBER)):
+        (root / "usr/bin" / name).write_text(script_text)
+        (root / "usr/bin" / name).chmod(0o755)
+    lines = osprober.entries(context(tmp_path, root))
+    menu = "\n".join(lines) + "\n"
+    grub_script_check(menu)
+    assert grub_commands(menu) == [
+        (["menuentry", f"Evil' ; set timeout=99 ; ' (on {device})", "--class", "evilx"],
+         [(["insmod", m], None) for m in ("part_msdos", "part_gpt", "fat", "ntfs", "chain")]
+         + [(["search", "--no-floppy", "--fs-uuid", "--set=root", uuid], None), (["chainloader", "+1"], None)]),
+        (["menuentry", f"Good Linux (on {device})", "--class", "gnu-linux"],
+         [(["search", "--no-floppy", "--fs-uuid", "--set=root", uuid], None),
+          (["linux", "/boot/vmlinuz", "root=/dev/sda2", "quiet", "x=a b"], None), (["initrd", "/boot/initrd.img"], None)]),
+    ]  # fmt: skip
+    warnings = capsys.readouterr().err.splitlines()
+    assert len(warnings) == 2 and all(w.startswith(f"ash: warning: the system os-prober found on {device} (") for w in warnings)
+    assert "(Bad Linux) is left out of the boot menu: its kernel, initramfs or arguments: it has ';' outside quotes" in warnings[0]
+    assert "(Bad path) is left out of the boot menu: its kernel, initramfs or arguments: it has the character U+001B" in warnings[1]
+
+
+# -- through the real CLI: a store whose snapshots carry a (dummy) kernel, deployed -----------------
+
+
+@pytest.fixture
+def system(sysroot, busybox_root, tmp_path) -> Ash:
+    """A store on a sysroot laid out like an installed system (shared ``home`` and ``var``) whose
+    base has a kernel and initramfs (dummy files: nothing boots them here) and /etc/default/grub."""
+    base = tmp_path / "base"
+    shutil.copytree(busybox_root, base, symlinks=True)
+    make_root(base, "6.1.0-9-amd64", grub='GRUB_TIMEOUT=3\nGRUB_CMDLINE_LINUX="console=ttyS0,115200"\n')
+    for name in ("home", "var"):
+        subprocess.run(["btrfs", "subvolume", "create", sysroot / name], check=True, capture_output=True)
+    ash = Ash(sysroot)
+    ash("init", "--from", base)
+    return ash
+
+
+HOSTILE_DESCRIPTION = "'}\n}\nset timeout=99\nmenuentry x {" + "x" * 10_000 + "\x1b[2J\x1b]0;t\x07 caf\udce9"
+HOSTILE_GRUB = """GRUB_TIMEOUT=99
+GRUB_TIMEOUT_STYLE=hidden
+GRUB_CMDLINE_LINUX="quiet ; } ; } ; set timeout=99 ; submenu x { menuentry y { true"
+GRUB_CMDLINE_LINUX_DEFAULT='ash.x="a;b }" splash'
+"""
+
+
+def test_a_hostile_snapshot_changes_only_its_own_entry(system):
+    """``ash desc`` with GRUB syntax, line breaks, escapes, 10,000 characters and bytes that are not
+    UTF-8, and a hostile /etc/default/grub in a snapshot that is not deployed: GRUB reads the menu,
+    and nothing but that snapshot's own entry changes (not the timeout, not the default)."""
+    system("clone", "0", "--desc", "deployed")
+    system("clone", "0", "--desc", "hostile")
+    system("deploy", "1")
+    cfg = system.store / "boot/grub/grub.cfg"
+    before = grub_commands(cfg.read_text())
+    assert before[0] == (["set", "timeout=3"], None)
+    uuid = next(words[-1] for words, _ in before if words[0] == "search")
+    assert system("desc", "2", HOSTILE_DESCRIPTION).stderr == ""
+    out = system("run", "2", "sh", "-c", 'printf "%s" "$1" > /etc/default/grub', "sh", HOSTILE_GRUB)  # rewrites the menu
+    assert out.stderr.splitlines() == [
+        "ash: warning: snapshot 2: GRUB_CMDLINE_LINUX is left out of its menu entry: it has ';' outside quotes, which GRUB "
+        "reads as the end of a command, not as part of an argument"
+    ]
+    menu = cfg.read_text()
+    grub_script_check(menu)
+    after = grub_commands(menu)
+    assert without(after, "snapshot 2") == without(before, "snapshot 2"), "only snapshot 2's entry changed"
+    sub = f"{system.sysroot.name}/.snapshots/rootfs/snapshot-2"
+    assert entry(after, "snapshot 2") == (
+        ["menuentry", "snapshot 2 - '}", "--class", "gnu-linux"],
+        [(["linux", f"/{sub}/boot/vmlinuz-6.1.0-9-amd64", f"root=UUID={uuid}", f"rootflags=subvol={sub}", "ro",
+           "ash.x=a;b }", "splash"], None),
+         (["initrd", f"/{sub}/boot/initrd.img-6.1.0-9-amd64"], None)],
+    )  # fmt: skip
+    [node] = [n for n in system.tree_json()["tree"] if n["id"] == 2]  # a clone of 0 is a root of the tree
+    assert node["description"] == HOSTILE_DESCRIPTION, "the tree keeps the whole description"
+
+    out = system("deploy", "2")  # now it is deployed: its menu settings are the menu's, and it boots
+    assert out.stderr.splitlines()[0].startswith("ash: warning: snapshot 2: GRUB_CMDLINE_LINUX is left out")
+    menu = cfg.read_text()
+    grub_script_check(menu)
+    commands = grub_commands(menu)
+    assert [w for w, block in commands if block is None][:3] == [["set", "timeout=99"], ["set", "timeout_style=hidden"], ["set", "default=0"]]
+    default = commands[[w[0] for w, _ in commands].index("menuentry")]
+    assert "--id" in default[0] and default[0][default[0].index("--id") + 1] == "ash-default"
+    dep = f"{system.sysroot.name}/.snapshots/deploy/2-2"
+    assert default[1][0][0] == ["linux", f"/{dep}/boot/vmlinuz-6.1.0-9-amd64", f"root=UUID={uuid}",
+                                f"rootflags=subvol={dep}", "ro", "ash.x=a;b }", "splash"]  # fmt: skip
+
