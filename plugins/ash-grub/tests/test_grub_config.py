@@ -9,9 +9,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from ash_grub import config, osprober, script
+from ash_grub import config, osprober, plugin, script, verify
 
-from ashcore.api import BootTarget, DeployContext
+from ashcore.api import AshError, BootTarget, DeployContext
 from ashcore.testing import Ash, require, require_root_tools
 
 UUID = "2561ac1c-074a-46fa-8e37-68315ba91838"
@@ -694,3 +694,115 @@ def test_a_hostile_snapshot_changes_only_its_own_entry(system):
     assert default[1][0][0] == ["linux", f"/{dep}/boot/vmlinuz-6.1.0-9-amd64", f"root=UUID={uuid}",
                                 f"rootflags=subvol={dep}", "ro", "ash.x=a;b }", "splash"]  # fmt: skip
 
+
+
+# -- the menu is checked before it replaces the old one ---------------------------------------------
+
+
+def checked_context(tmp_path: Path) -> tuple[DeployContext, str]:
+    default = make_root(tmp_path / "d2", "6.1.0-10-amd64", grub='GRUB_TERMINAL=serial\nGRUB_CMDLINE_LINUX="console=ttyS0"\n')
+    fallback = make_root(tmp_path / "d1", "6.1.0-9-amd64")
+    ctx = context(tmp_path, default, fallback, (make_root(tmp_path / "s0", "6.1.0-9-amd64"), make_root(tmp_path / "s1")))
+    return ctx, config.render(ctx, config.read_settings(default), ["# other systems", "menuentry 'Other' {", "\tchainloader +1", "}"])
+
+
+#: Menus ash's own check refuses, made from a good one: (what to replace, with what, why).
+BROKEN_MENUS = {
+    "a command after the entries": ("# other systems", "set timeout=99", "line 28: 'set' after the menu entries"),
+    "a command in an entry": ("\tinitrd /@.snapshots/deploy/2-5", "\tset default=1\n\tinitrd /@.snapshots/deploy/2-5",
+                              "line 15: 'set' in a menu entry"),
+    "a second default": ("set default=0", "set default=0\nset default=0", "line 5: a second 'set default'"),
+    "another default": ("set default=0", "set default=1", "line 4: 'set default=1' is not a setting ash writes"),
+    "a separator": ("insmod btrfs", "insmod btrfs; set timeout=99", "line 7: not words ash writes"),
+    "a variable": ("insmod btrfs", "insmod $x", "line 7: not words ash writes"),
+    "double quotes": ("insmod btrfs", 'insmod "btrfs"', "line 7: not words ash writes"),
+    "a quote across lines": ("insmod btrfs", "insmod 'btr\nfs'", "line 7: not words ash writes"),
+    "a control character": ("insmod btrfs", "insmod 'b\x1btrfs'", "line 7: the character U+001B"),
+    "a NUL": ("insmod btrfs", "insmod 'b\x00trfs'", "line 7: the character U+0000"),
+    "not UTF-8": ("insmod btrfs", "insmod 'b\udcfftrfs'", "line 7: the character U+DCFF"),
+    "a long line": ("insmod btrfs", "insmod " + "x" * 5000, "line 7: longer than 4096 bytes"),
+    "an open block": ("# other systems", "# other systems\nsubmenu x {", "a block is not closed at the end"),
+    "an extra brace": ("# other systems", "}", "line 28: a '}' that closes nothing"),
+    "an empty block": ("# other systems", "menuentry x {\n}", "line 29: an empty block (a GRUB syntax error)"),
+    "the default is not first": ("menuentry 'Test OS 1, snapshot 2'", "menuentry 'Other' {\n\tchainloader +1\n}\nmenuentry 'Test OS 1, snapshot 2'",
+                                 "the first menu entry is not the default deployment's (--id ash-default)"),
+    "the default boots another root": ("rootflags=subvol=@.snapshots/deploy/2-5 ", "rootflags=subvol=@.snapshots/deploy/1-4 ",
+                                       "the default entry does not boot @.snapshots/deploy/2-5"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("old, new, why", BROKEN_MENUS.values(), ids=BROKEN_MENUS.keys())
+def test_ash_checks_the_structure_of_the_menu(tmp_path, old, new, why):
+    ctx, menu = checked_context(tmp_path)
+    verify.structure(menu, ctx)
+    assert old in menu
+    with pytest.raises(script.Refused) as refused:
+        verify.structure(menu.replace(old, new, 1), ctx)
+    assert str(refused.value) == why
+
+
+def test_every_menu_of_these_tests_passes_the_check(tmp_path):
+    for i, text in enumerate(HOSTILE_TEXT.values()):
+        (tmp_path / str(i)).mkdir()
+        menu = hostile_menu(tmp_path / str(i), s0=text, s1=text)
+        verify.structure(menu, context(tmp_path / str(i), tmp_path / f"{i}/d2"))
+
+
+def test_a_menu_that_fails_its_check_is_not_written(tmp_path, monkeypatch):
+    """If the new menu fails grub-script-check or ash's check, the old grub.cfg stays and the
+    error is one line (the deploy then stops, as on any bootloader failure)."""
+    ctx, _ = checked_context(tmp_path)
+    cfg = tmp_path / ".snapshots/boot/grub/grub.cfg"
+    cfg.parent.mkdir(parents=True)
+    cfg.write_text("the old menu\n")
+    real = config.render
+    for broken, why in [
+        (lambda *a: real(*a).replace("insmod btrfs", "insmod 'x" + "x" * 8200 + "'"), "ash-grub's check: line 7: longer than 4096 bytes"),
+        (lambda *a: real(*a) + "menuentry x {\n}\n", "ash-grub's check: line 29: an empty block (a GRUB syntax error)"),
+        (lambda *a: real(*a).replace("menuentry 'Test OS 1, snapshot 2'", "menuentry 'a' {\n\tlinux /k\n}\nmenuentry 'Test OS 1, snapshot 2'"),
+         "ash-grub's check: the first menu entry is not the default deployment's (--id ash-default)"),
+    ]:  # fmt: skip
+        monkeypatch.setattr(config, "render", broken)
+        with pytest.raises(AshError) as error:
+            plugin.ash_bootloader_update(ctx)
+        assert error.value.message == f"the new boot menu does not pass {why}; grub.cfg is left as it was"
+        assert cfg.read_text() == "the old menu\n"
+    monkeypatch.setattr(verify, "structure", lambda text, ctx: None)  # grub-script-check alone
+    monkeypatch.setattr(config, "render", lambda *a: real(*a) + "if true; then\n")
+    with pytest.raises(AshError) as error:
+        plugin.ash_bootloader_update(ctx)
+    assert error.value.message == "the new boot menu does not pass grub-script-check (the host's): Syntax error at line 28; grub.cfg is left as it was"
+    assert cfg.read_text() == "the old menu\n"
+    monkeypatch.undo()
+    plugin.ash_bootloader_update(ctx)
+    assert cfg.read_text() == config.render(ctx, config.read_settings(ctx.deployment))
+
+
+FAKE_CHECK = """#!/bin/sh
+cat > /checked-menu
+[ -e /fail-the-check ] || exit 0
+echo "error: syntax error." >&2
+echo "Syntax error at line 3" >&2
+exit 1
+"""
+
+
+def test_the_deployed_snapshots_grub_script_check_is_used(system):
+    """The menu is checked with the GRUB of the deployed snapshot when it has one (here a double
+    that keeps what it was given, and fails when asked): a failure stops the deploy, changing nothing."""
+    system("clone", "0")
+    system("run", "1", "sh", "-c", f"mkdir -p /usr/bin && printf '%s' '{FAKE_CHECK}' > /usr/bin/grub-script-check && chmod 755 /usr/bin/grub-script-check")
+    system("deploy", "1")
+    cfg = system.store / "boot/grub/grub.cfg"
+    assert (system.store / "deploy/1-1/checked-menu").read_text() == cfg.read_text()
+    state = (system.store / "ash/deploy.json").read_text()
+    system("clone", "1")
+    system("run", "2", "touch", "/fail-the-check")
+    before = cfg.read_text()
+    out = system("deploy", "2", check=False)
+    assert out.returncode == 1
+    assert out.stderr.splitlines() == [
+        "ash: error: the new boot menu does not pass grub-script-check (snapshot 2's): Syntax error at line 3; grub.cfg is left as it was"
+    ]
+    assert cfg.read_text() == before and (system.store / "ash/deploy.json").read_text() == state
+    assert sorted(p.name for p in (system.store / "deploy").iterdir()) == ["1-1"]
