@@ -105,7 +105,8 @@ class Store:
                     hint="wait for it to finish, then try again",
                 ) from None
             os.ftruncate(fd, 0)
-            os.pwrite(fd, f"pid {os.getpid()}: {' '.join(['ash', *sys.argv[1:]])[:200]}\n".encode(), 0)
+            command = " ".join(["ash", *sys.argv[1:]])[:200].encode(errors="backslashreplace")  # argv may not be UTF-8
+            os.pwrite(fd, f"pid {os.getpid()}: ".encode() + command + b"\n", 0)
             yield fd
         finally:
             os.close(fd)
