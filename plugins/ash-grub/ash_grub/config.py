@@ -181,8 +181,8 @@ def linux_entry(
         linux = " ".join(word(w) for w in [image, *base, *args])
         initrd = word(initrd)
     except Refused as why:
-        say(f"snapshot {target.snapshot} is left out of the boot menu: the path of its kernel or subvolume {why}")
-        return [comment(f"snapshot {target.snapshot}: left out, the path of its kernel or subvolume {why}")]
+        say(f"snapshot {target.snapshot} is left out of the boot menu: the path of its kernel or subvolume: {why}")
+        return [comment(f"snapshot {target.snapshot}: left out, the path of its kernel or subvolume: {why}")]
     return [
         f"menuentry {title(text)} --class gnu-linux{f' --id {entry_id}' if entry_id else ''} {{",
         f"\tlinux {linux}",

@@ -67,7 +67,7 @@ def entries(ctx: DeployContext) -> list[str]:
         try:
             search, chain = word(uuid), word(loader) if loader else "+1"
         except Refused as why:
-            lines.append(_left_out(long_name, device, Refused(f"its loader or UUID {why}")))
+            lines.append(_left_out(long_name, device, Refused(f"its loader or UUID: {why}")))
             continue
         kind_class = re.sub(r"[^a-z0-9_-]", "", label.lower())[:32] or "other"
         lines += [

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import attrs
 import pytest
 from ash_grub import config, osprober, plugin, script, verify
 
@@ -806,3 +807,17 @@ def test_the_deployed_snapshots_grub_script_check_is_used(system):
     ]
     assert cfg.read_text() == before and (system.store / "ash/deploy.json").read_text() == state
     assert sorted(p.name for p in (system.store / "deploy").iterdir()) == ["1-1"]
+
+
+def test_a_snapshot_whose_subvolume_path_grub_cannot_take_is_left_out(tmp_path, capsys):
+    default = make_root(tmp_path / "d2", "6.1.0-10-amd64")
+    snap = make_root(tmp_path / "s0", "6.1.0-9-amd64")
+    ctx = context(tmp_path, default, snapshots=(snap,))
+    ctx = attrs.evolve(ctx, snapshots=(attrs.evolve(ctx.snapshots[0], subvolume="@.snapshots/rootfs/snap\nshot-0"),))
+    menu = config.render(ctx, {})
+    grub_script_check(menu)
+    verify.structure(menu, ctx)
+    assert "# snapshot 0: left out, the path of its kernel or subvolume: it has the character U+000A\n" in menu
+    assert capsys.readouterr().err == (
+        "ash: warning: snapshot 0 is left out of the boot menu: the path of its kernel or subvolume: it has the character U+000A\n"
+    )
