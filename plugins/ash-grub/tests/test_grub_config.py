@@ -1,4 +1,6 @@
-"""grub.cfg from the tree's data: /etc/default/grub parsing, kernel choice, the menu, os-prober entries."""
+"""grub.cfg from the tree's data: /etc/default/grub parsing, kernel choice, the menu, os-prober entries; a menu
+GRUB can always read whatever snapshots hold (hostile text and settings, the checks before writing), also
+through the real CLI."""
 
 from __future__ import annotations
 
