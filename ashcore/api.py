@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .cli.app import current_system
     from .cli.app import snapshot_transaction as transaction
+    from .console import warn
     from .errors import AshError, CommandFailed, UsageError
     from .fs.files import atomic_write, copy_into, in_root, write_in
     from .fs.osrelease import distro_ids
@@ -49,6 +50,8 @@ __all__ = [
     "AshError",
     "CommandFailed",
     "UsageError",
+    # a warning in ash's form (one line on stderr)
+    "warn",
     # running commands: on the host, and in a snapshot's chroot
     "run",
     "output",
@@ -78,6 +81,7 @@ _WHERE = {
     "AshError": ("ashcore.errors", "AshError"),
     "CommandFailed": ("ashcore.errors", "CommandFailed"),
     "UsageError": ("ashcore.errors", "UsageError"),
+    "warn": ("ashcore.console", "warn"),
     "run": ("ashcore.process", "run"),
     "output": ("ashcore.process", "output"),
     "Chroot": ("ashcore.sandbox.chroot", "Chroot"),

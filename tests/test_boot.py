@@ -6,7 +6,8 @@ Snapshot 1 is a clone of 0 with a package from a local apt repository, snapshot 
 it. The image is booted (TCG; writes discarded) after ``ash deploy 1``, ``ash deploy 2`` and
 ``ash rollback``, and each time the guest's report on the serial console must name the deployed
 snapshot, a read-only ``/``, a writable ``/etc`` and whether the package is there. In the last boot
-the guest also runs ``ash etc-update`` and ``ash deploy`` itself.
+the guest also runs ``ash etc-update`` and ``ash deploy`` itself. One more BIOS boot proves the
+menu safe whatever snapshots hold (descriptions and settings that once broke it).
 """
 
 from __future__ import annotations
@@ -47,7 +48,9 @@ def _bootstrap(root: Path) -> None:
     from ashcore.api import BootstrapOptions
     from ashcore.hooks.manager import Plugins
 
-    options = BootstrapOptions(distro="debian", release=RELEASE, variant="minbase", bootable=True, cache_dir=CACHE / "debs")
+    options = BootstrapOptions(
+        distro="debian", release=RELEASE, variant="minbase", bootable=True, cache_dir=CACHE / "debs"
+    )
     Plugins.load().bootstrap("apt", root, options)
 
 
@@ -86,10 +89,22 @@ def build_image(where: Path, firmware: str, base: Path, overlay: Path) -> Path:
     return image
 
 
+class Images(dict):
+    """The installed image of each firmware, built when a test first asks for it (one test alone
+    builds only the image it boots)."""
+
+    def __init__(self, where: Path, base: Path, overlay: Path) -> None:
+        super().__init__()
+        self.where, self.base, self.overlay = where, base, overlay
+
+    def __missing__(self, firmware: str) -> Path:
+        self[firmware] = build_image(self.where, firmware, self.base, self.overlay)
+        return self[firmware]
+
+
 @pytest.fixture(scope="session")
-def images(debian_base, overlay, tmp_path_factory) -> dict[str, Path]:
-    where = tmp_path_factory.mktemp("images")
-    return {firmware: build_image(where, firmware, debian_base, overlay) for firmware in ("bios", "uefi")}
+def images(debian_base, overlay, tmp_path_factory) -> Images:
+    return Images(tmp_path_factory.mktemp("images"), debian_base, overlay)
 
 
 def on_image(image: Path, *commands: tuple[str, ...]) -> list[str]:
@@ -104,11 +119,15 @@ def boot_and_check(image: Path, firmware: str, log: Path, *, snapshot: int, pack
     report = result.report
     context = f"\n--- console tail ({log}) ---\n{result.tail()}"
     assert result.reported, f"the guest never reported (timed out: {result.timed_out}){context}"
-    assert report["current"] == str(snapshot) == report["marker"], f"booted {report['current']}, not {snapshot}{context}"
+    assert report["current"] == str(snapshot) == report["marker"], (
+        f"booted {report['current']}, not {snapshot}{context}"
+    )
     assert f"rootflags=subvol=@.snapshots/deploy/{snapshot}-" in report["cmdline"], context
     assert report["root-writable"] == "no" and " ro," in report["root"], f"/ is not read-only{context}"
     assert report["etc-writable"] == "yes", f"/etc is not writable{context}"
-    assert report["dpkg-db"].startswith(f"/dev/vda{'2' if firmware == 'uefi' else '1'}[/@.snapshots/deploy/{snapshot}-"), context
+    assert report["dpkg-db"].startswith(
+        f"/dev/vda{'2' if firmware == 'uefi' else '1'}[/@.snapshots/deploy/{snapshot}-"
+    ), context
     assert report["firmware"] == firmware, context
     installed = report[f"package-{PACKAGE}"].startswith("install ok installed")
     assert installed == package, f"{PACKAGE}: {report[f'package-{PACKAGE}']}{context}"
@@ -148,7 +167,9 @@ def test_hook_ash_bootloader_install(images):
         assert (view / ".snapshots/boot/grub/i386-pc/core.img").is_file()
         assert (view / ".snapshots/boot/grub/grub.cfg").is_file()
     esp = f"{images['uefi']}@@1M"  # mtools reads the ESP straight from the image, at its offset
-    listing = subprocess.run(["mdir", "-b", "-i", esp, "::/EFI/BOOT"], check=True, capture_output=True, text=True).stdout
+    listing = subprocess.run(
+        ["mdir", "-b", "-i", esp, "::/EFI/BOOT"], check=True, capture_output=True, text=True
+    ).stdout
     assert "BOOTX64.EFI" in listing.upper()
     with installer.open_system(images["uefi"]) as view:
         assert (view / ".snapshots/boot/grub/x86_64-efi/normal.mod").is_file()
@@ -168,6 +189,45 @@ def test_self_update(images):
         assert (site / "ashcore/boot/deploy.py").read_bytes() == Path(deploy.__file__).read_bytes()
         assert "ash 0.1.0" in ash("run", sid, "ash", "--version").stdout
         assert ash("self-update", "0", check=False).returncode == 2
+
+
+#: Descriptions and a non-deployed snapshot's /etc/default/grub that once broke the menu: GRUB aborted
+#: on a token of 8192 bytes or more (no menu, no default, no fallback), and a kernel command line
+#: written bare into the menu ran GRUB commands while the menu was read (here: wait forever, boot
+#: another entry).
+HOSTILE_DESCRIPTIONS = (
+    "x" * 10_000,
+    "'}\n}\nset timeout=-1\nset default=2\nmenuentry x {",
+    "\x1b[2J\x1b[?25l escapes \x07 caf\udce9 $root ${prefix} `reboot` $(reboot)",
+)
+HOSTILE_GRUB = """GRUB_TIMEOUT=-1
+GRUB_DEFAULT=2
+GRUB_CMDLINE_LINUX="quiet ; } ; } ; set timeout=-1 ; set default=2 ; submenu x { menuentry y { true"
+GRUB_CMDLINE_LINUX_DEFAULT='init=/bin/false } ; set timeout=-1'
+"""
+
+
+def test_a_menu_of_hostile_snapshots_boots_the_default(images, tmp_path):
+    """Real GRUB reads a menu built from hostile descriptions and a hostile /etc/default/grub in a
+    snapshot that is not deployed, and boots the default entry at once; the deployed snapshot's own
+    argument with a space, ';' and '}' reaches the kernel as one argument."""
+    image = images["bios"]
+    with installer.open_system(image) as view:
+        ash = Ash(view)
+        deployed = ash("clone", "0", "--desc", HOSTILE_DESCRIPTIONS[0]).stdout.strip()
+        hostile = ash("clone", "0", "--desc", HOSTILE_DESCRIPTIONS[1]).stdout.strip()
+        ash("desc", ash("clone", "0").stdout.strip(), HOSTILE_DESCRIPTIONS[2])
+        ash("run", hostile, "sh", "-c", 'printf "%s" "$1" > /etc/default/grub', "sh", HOSTILE_GRUB)
+        ash("run", deployed, "sh", "-c", 'printf "%s\\n" "$1" >> /etc/default/grub', "sh",
+            "GRUB_CMDLINE_LINUX_DEFAULT='ash.test=\"a b;c}\"'")  # fmt: skip
+        out = ash("deploy", deployed)
+        assert [line.split(" is left out")[0] for line in out.stderr.splitlines()] == [
+            f"ash: warning: snapshot {hostile}: GRUB_CMDLINE_LINUX", f"ash: warning: snapshot {hostile}: GRUB_CMDLINE_LINUX_DEFAULT"
+        ], out.stderr  # fmt: skip
+        menu = (ash.store / "boot/grub/grub.cfg").read_text()
+    assert "set timeout=0\n" in menu and menu.count("set timeout") == 1, "only the deployed snapshot's timeout"
+    result = boot_and_check(image, "bios", tmp_path / "hostile.log", snapshot=int(deployed), package=False)
+    assert ' "ash.test=a b;c}" ' in f" {result.report['cmdline']} ", result.tail()
 
 
 def test_install_onto_a_partition_leaves_the_rest_of_the_disk(debian_base, overlay, tmp_path):

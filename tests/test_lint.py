@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from ash_testing.require import require
 
 ROOT = Path(__file__).resolve().parents[1]

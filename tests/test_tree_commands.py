@@ -16,7 +16,7 @@ def test_init_creates_readonly_base(store):
 
 def test_tree_drawing_several_levels(store):
     assert store("clone", "0").stdout.strip() == "1"
-    store("branch", "1", "--desc", "applications")   # 2 under 1
+    store("branch", "1", "--desc", "applications")  # 2 under 1
     store("branch", "2", "--desc", "MATE full desktop")  # 3 under 2
     store("cbranch", "3", "--desc", "Plasma full desktop")  # 4 under 2
     store("desc", "1", "multiuser", "system")
@@ -77,6 +77,14 @@ def test_new_starts_from_base(store):
     assert store.tree_json()["tree"][1]["description"] == "clone of base"
 
 
+def test_a_description_is_kept_whole_whatever_it_holds(store):
+    """``ash desc`` takes any argument, bytes that are not UTF-8 too (they reach ash as surrogates),
+    and the tree keeps the text whole; the store lock, which records the command line, takes it too."""
+    text = "caf\udce9 \x1b[2J 'x' $y\n}\nsecond line"
+    assert store("desc", "0", text).returncode == 0
+    assert store.tree_json()["tree"][0]["description"] == text
+
+
 def test_del_removes_descendants_and_asks(store):
     store("clone", "0")
     store("branch", "1")
@@ -127,8 +135,18 @@ def test_mutability(store):
 
 @pytest.mark.parametrize(
     "args",
-    [["clone", "7"], ["branch", "abc"], ["desc", "9", "x"], ["run", "5", "true"], ["del", "-y", "3"],
-     ["ubranch", "8", "0"], ["mutable", "one"], ["install", "4", "pkg"], ["chroot", "1.5"], ["unlock", "6"]],
+    [
+        ["clone", "7"],
+        ["branch", "abc"],
+        ["desc", "9", "x"],
+        ["run", "5", "true"],
+        ["del", "-y", "3"],
+        ["ubranch", "8", "0"],
+        ["mutable", "one"],
+        ["install", "4", "pkg"],
+        ["chroot", "1.5"],
+        ["unlock", "6"],
+    ],
 )
 def test_bad_snapshot_arguments_give_one_line(store, args):
     out = store(*args, check=False)
@@ -168,8 +186,10 @@ def test_init_refuses_what_is_not_btrfs(tmp_path, busybox_root):
 def test_commands_without_a_store_say_so(ash):
     out = ash("tree", check=False)
     assert out.returncode == 1
-    assert out.stderr.splitlines() == [f"ash: error: no snapshot store at {ash.store}",
-                                       "hint: create one with 'ash init', or point --sysroot at an ash system"]
+    assert out.stderr.splitlines() == [
+        f"ash: error: no snapshot store at {ash.store}",
+        "hint: create one with 'ash init', or point --sysroot at an ash system",
+    ]
 
 
 def test_current_without_deployment(store):

@@ -141,7 +141,9 @@ class Store:
                 f.write(raw)
                 os.fsync(f.fileno())
             return path
-        raise AshError(f"too many damaged copies of the tree file in {self.state}", hint="delete old tree.json.broken-* files")
+        raise AshError(
+            f"too many damaged copies of the tree file in {self.state}", hint="delete old tree.json.broken-* files"
+        )
 
     # -- the lock --------------------------------------------------------------------------------
     @contextmanager

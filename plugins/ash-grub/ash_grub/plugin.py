@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ashcore.api import AshError, DeployContext, atomic_write, hookimpl
 
-from . import config, install, osprober
+from . import config, install, osprober, verify
 
 
 @hookimpl
@@ -21,14 +21,17 @@ def ash_pre_deploy(context: DeployContext) -> None:
 
 @hookimpl
 def ash_bootloader_update(context: DeployContext) -> None:
-    """Replace ``grub.cfg`` with the menu for ``context`` (written aside, synced, renamed over)."""
+    """Replace ``grub.cfg`` with the menu for ``context`` (written aside, synced, renamed over),
+    once it passed :func:`ash_grub.verify.check`; if it does not, the old one stays."""
     target = install.grub_dir(context) / "grub.cfg"
     target.parent.mkdir(parents=True, exist_ok=True)
     for stale in target.parent.glob(f".{target.name}.tmp-*"):  # left by an interrupted write
         stale.unlink()
     settings = config.read_settings(context.deployment)
     extra = osprober.entries(context) if osprober.wanted(context, settings) else []
-    atomic_write(target, config.render(context, settings, extra))
+    text = config.render(context, settings, extra)
+    verify.check(text, context)
+    atomic_write(target, text)
 
 
 @hookimpl
