@@ -11,6 +11,7 @@
  *                                  create NAME in it, set the flag back
  *   probe readonly PATH on|off     set or clear a btrfs subvolume's read-only flag
  *   probe init-module              load a (bogus) kernel module: refused before it is even read
+ *   probe pty                      open a new pseudo-terminal pair, as apt or script(1) do
  *   probe fibmap PATH              ask where PATH's first block is on the disk (FIBMAP, which needs
  *                                  CAP_SYS_RAWIO before the filesystem is even asked)
  */
@@ -107,6 +108,18 @@ int main(int argc, char **argv) {
         if (syscall(SYS_init_module, image, sizeof image, "") < 0)
             return refused("init_module");
         printf("loaded\n");
+        return 0;
+    }
+    if (!strcmp(what, "pty")) {
+        int master = posix_openpt(O_RDWR | O_NOCTTY);
+        if (master < 0)
+            return refused("posix_openpt");
+        if (grantpt(master) < 0 || unlockpt(master) < 0)
+            return refused("grantpt");
+        const char *name = ptsname(master);
+        if (name == NULL || open(name, O_RDWR | O_NOCTTY) < 0)
+            return refused("open the terminal");
+        printf("terminal %s\n", name);
         return 0;
     }
     if (!strcmp(what, "fibmap") && argc == 3) {

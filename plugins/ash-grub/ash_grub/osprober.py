@@ -7,6 +7,8 @@ those mounts live only in that chroot's private namespace); filesystem UUIDs are
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ashcore.api import Chroot, DeployContext, in_root, run
 
 from .config import quote
@@ -29,6 +31,19 @@ def _has(ctx: DeployContext, rel: str) -> bool:
 def uuid_of(device: str) -> str | None:
     proc = run(["blkid", "--probe", "--match-tag", "UUID", "--output", "value", device], capture=True, check=False)
     return proc.stdout.strip() or None
+
+
+def own_devices(ctx: DeployContext, sys: Path = Path("/sys")) -> set[str]:
+    """The kernel's names of the block devices ash's filesystem is on, and of what they are made of
+    (an encrypted container's partition)."""
+    names = {p.name for p in (sys / "fs/btrfs" / ctx.fs_uuid / "devices").glob("*")} if ctx.fs_uuid else set()
+    todo = list(names)
+    while todo:
+        for slave in (sys / "class/block" / todo.pop() / "slaves").glob("*"):
+            if slave.name not in names:
+                names.add(slave.name)
+                todo.append(slave.name)
+    return names
 
 
 def entries(ctx: DeployContext) -> list[str]:
