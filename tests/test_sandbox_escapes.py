@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from ashcore.api import AshError, Chroot, Device
+from ashcore.api import AshError, Bind, Chroot, Device
 from ashcore.fs import btrfs
 from ashcore.testing import Ash, digest, require, require_root_tools
 
@@ -328,3 +328,36 @@ def test_only_block_devices_can_be_named(tmp_path):
     for path in (tmp_path / "file", Path("/dev/null")):
         with pytest.raises(AshError, match="is not a block device under /dev"):
             Device(path).spec()
+
+
+# -- links in the snapshot ----------------------------------------------------------------------
+
+#: The sandbox follows such links on the host today.
+FOLLOWED_ON_THE_HOST = pytest.mark.xfail(strict=True, reason="the sandbox follows the root's links on the host")
+
+
+@FOLLOWED_ON_THE_HOST
+def test_a_link_in_the_snapshot_does_not_lead_its_mounts_to_the_host(box, tmp_path):
+    """The sandbox makes its mount points on the host side, before the chroot: a snapshot's link (an
+    absolute one, as links in a root are) is followed within the snapshot, not on the host."""
+    outside = tmp_path / "host-directory"
+    (outside / "tmp").mkdir(parents=True)
+    box("mutable", "1")
+    (box.snapshot(1) / "tmp").symlink_to(outside / "tmp")
+    out = inside(box, "echo x > /tmp/file && cat /tmp/file")
+    assert out == "x\n", "the link leads to a directory inside the snapshot, where the tmpfs is"
+    assert list(outside.rglob("*")) == [outside / "tmp"]
+
+
+@FOLLOWED_ON_THE_HOST
+def test_a_link_in_the_root_does_not_lead_a_bind_to_the_host(escape_root, tmp_path):
+    root, outside, cache = tmp_path / "root", tmp_path / "host-directory", tmp_path / "cache"
+    subprocess.run(["cp", "-a", escape_root, root], check=True)
+    outside.mkdir()
+    (root / "var").mkdir(exist_ok=True)
+    (root / "var/cache").symlink_to(outside)
+    cache.mkdir()
+    (cache / "package").write_text("cached\n")
+    chroot = Chroot(root=root, snapshot=None, binds=[Bind(cache, "/var/cache/pkg")])
+    assert chroot.run(["cat", "/var/cache/pkg/package"], capture=True, check=False).stdout == "cached\n"
+    assert list(outside.iterdir()) == [], "a directory was made on the host"
