@@ -13,7 +13,9 @@ Every mount exists only in the new mount namespace, so nothing is ever left moun
 nothing in the namespace can reach the host's files (not even through ``/proc/1/root``, which shows
 the empty directory; that it differs from ``/`` also tells tools like ``ischroot`` that they run in a
 chroot). The host's name and System V IPC are not shared either (the command can read the name but not
-set it: that needs CAP_SYS_ADMIN).
+set it: that needs CAP_SYS_ADMIN). Every mount point and bind target is looked up in the root as the
+command will see it (``inside``: the snapshot's links are followed within it), so a link in a snapshot
+cannot point the sandbox's own mounts, made before the chroot, at the host.
 
 What the command gets is what systemd-nspawn gives a container, less what reaches past the sandbox
 when there is no user namespace, device cgroup or seccomp filter to stop it:
@@ -113,8 +115,32 @@ def exit_status(status):
     return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
 
 
+def inside(root, rel):
+    """``rel`` as a process chrooted at ``root`` sees it: links on the way (absolute ones too) are
+    followed within ``root`` and ``..`` stops at it (as ``ashcore.fs.files.in_root``). Everything the
+    sandbox mounts into the root is found this way, never through a link of the snapshot to the host."""
+    todo, done, links = [p for p in rel.split("/") if p], [], 0
+    while todo:
+        part = todo.pop(0)
+        if part in (".", ".."):
+            done = done[:-1] if part == ".." else done
+            continue
+        candidate = os.path.join(root, *done, part)
+        if not os.path.islink(candidate):
+            done.append(part)
+            continue
+        links += 1
+        if links > 40:
+            raise OSError(40, f"too many levels of symbolic links: {candidate}")
+        target = os.readlink(candidate)
+        if target.startswith("/"):
+            done = []
+        todo = [p for p in target.split("/") if p] + todo
+    return os.path.join(root, *done)
+
+
 def _dir(root, rel):
-    path = os.path.join(root, rel.lstrip("/"))
+    path = inside(root, rel)
     os.makedirs(path, exist_ok=True)
     return path
 
@@ -138,7 +164,7 @@ def setup_mounts(spec):
     held, mounts = _dev(root, spec.get("devices", []))
     mount("tmpfs", _dir(root, "tmp"), "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
     for source, target, readonly in spec.get("binds", []):
-        dest = os.path.join(root, target.lstrip("/"))
+        dest = inside(root, target)
         if os.path.isdir(source):
             os.makedirs(dest, exist_ok=True)
         elif not os.path.exists(dest):
@@ -311,14 +337,11 @@ def _resolv_conf(root):
     host = "/etc/resolv.conf"
     if not os.path.exists(host):
         return
-    target = os.path.join(root, "etc/resolv.conf")
-    if os.path.islink(target):
-        link = os.readlink(target)
-        resolved = os.path.normpath(os.path.join("/etc", link))
-        if resolved.startswith("/run/"):  # lives in our private /run tmpfs
-            os.makedirs(os.path.dirname(root + resolved), exist_ok=True)
-            with open(host, "rb") as src, open(root + resolved, "wb") as dst:
-                dst.write(src.read())
+    target = inside(root, "etc/resolv.conf")
+    if target.startswith(os.path.join(root, "run", "")):  # a link into our private /run tmpfs
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with open(host, "rb") as src, open(target, "wb") as dst:
+            dst.write(src.read())
     elif os.path.isfile(target):
         _readonly_bind(host, target)
 
