@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     )
     from .hooks.specs import hookimpl
     from .process import output, run
-    from .sandbox.chroot import Bind, Chroot
+    from .sandbox.chroot import Bind, Chroot, Device
 
 __all__ = [
     # marking hook implementations
@@ -57,6 +57,7 @@ __all__ = [
     "output",
     "Chroot",
     "Bind",
+    "Device",
     # files inside a root, as that root sees them
     "in_root",
     "atomic_write",
@@ -86,6 +87,7 @@ _WHERE = {
     "output": ("ashcore.process", "output"),
     "Chroot": ("ashcore.sandbox.chroot", "Chroot"),
     "Bind": ("ashcore.sandbox.chroot", "Bind"),
+    "Device": ("ashcore.sandbox.chroot", "Device"),
     "in_root": ("ashcore.fs.files", "in_root"),
     "atomic_write": ("ashcore.fs.files", "atomic_write"),
     "write_in": ("ashcore.fs.files", "write_in"),

@@ -6,6 +6,7 @@ import ctypes
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -14,8 +15,8 @@ from pathlib import Path
 import attrs
 
 from ..console import log_command
-from ..errors import CommandFailed
-from ..process import communicate
+from ..errors import AshError, CommandFailed
+from ..process import communicate, run
 
 SANDBOX = Path(__file__).with_name("script.py")
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -32,6 +33,40 @@ class Bind:
 
 
 @attrs.define
+class Device:
+    """A host block device a command needs (by default it has none: its ``/dev`` holds only ``null``,
+    ``zero``, ``tty`` and the like), in the chroot's ``/dev`` under its own name.
+
+    ``readonly`` (the default): a read-only loop device over it stands there, so neither a write nor a
+    filesystem's journal replay reaches the device; it lives as long as the command. Otherwise the
+    device's own node, writable (a bootloader's disk). ``mount``: where in the chroot the sandbox also
+    mounts it read-only (``fstype``, or what blkid finds), for a tool that reads filesystems but
+    cannot mount them itself; a path in the chroot's private ``/run`` or ``/tmp``, so that nothing is
+    created in the root.
+    """
+
+    path: Path
+    readonly: bool = True
+    mount: str | None = None
+    fstype: str | None = None
+
+    def spec(self) -> list:
+        real = os.path.realpath(self.path)
+        try:
+            is_block = stat.S_ISBLK(os.stat(real).st_mode)
+        except OSError:
+            is_block = False
+        if not is_block or not real.startswith("/dev/"):
+            raise AshError(f"{self.path} is not a block device under /dev")
+        fstype = self.fstype
+        if self.mount is not None and fstype is None:
+            found = run(["blkid", "--probe", "--match-tag", "TYPE", "--output", "value", real], capture=True, check=False)
+            fstype = found.stdout.strip() or None
+        mount = self.mount if fstype is not None else None  # no filesystem: nothing to mount
+        return [real, self.readonly, mount, fstype]
+
+
+@attrs.define
 class Chroot:
     """A writable root (normally a transaction's working copy) and how to run commands in it.
 
@@ -39,7 +74,8 @@ class Chroot:
     package cache), or None for a root outside any store (a base being bootstrapped).
 
     ``chroot_enter`` hooks may add :class:`Bind`\\ s and environment variables, and register cleanups
-    with :meth:`on_exit`; they all apply to every :meth:`run`.
+    with :meth:`on_exit`; they all apply to every :meth:`run`. ``devices`` are the block devices its
+    commands may use (none, unless the caller names them: see :class:`Device`).
     """
 
     root: Path
@@ -48,6 +84,7 @@ class Chroot:
     sysroot: Path | None = None
     binds: list[Bind] = attrs.field(factory=list)
     env: dict[str, str] = attrs.field(factory=dict)
+    devices: list[Device] = attrs.field(factory=list)
     lock_fd: int | None = None
     _cleanups: list[Callable[[], None]] = attrs.field(factory=list)
 
@@ -96,6 +133,7 @@ class Chroot:
             "argv": argv,
             "env": self.environment(env),
             "binds": [[os.fspath(b.source), b.target, b.readonly] for b in self.binds],
+            "devices": [d.spec() for d in self.devices],
             "close_fds": [] if self.lock_fd is None else [self.lock_fd],
         }
         log_command(["chroot", os.fspath(self.root), *argv])

@@ -3,8 +3,9 @@
 GRUB's files live in the store, ``<store>/boot/grub`` (prefix ``/<store subvolume>/boot/grub``), so
 they are shared by every deployment and the menu written at deploy is the one GRUB reads.
 
-* BIOS: ``grub-install --target=i386-pc`` in a chroot of the deployment, with the store mounted at
-  ``/.snapshots``: the target's own udevadm and grub-probe find the disk and the prefix.
+* BIOS: ``grub-install --target=i386-pc`` in a chroot of the deployment, with the store's ``boot``
+  directory bound in and, of the machine's block devices, exactly the disk and the partition(s) of
+  ash's filesystem (grub-probe finds the prefix through them; GRUB's boot code goes onto the disk).
 * UEFI: ``grub-mkimage`` builds a removable-media ``BOOTX64.EFI`` with an embedded configuration that
   finds the filesystem by UUID, and mtools copy it to ``\\EFI\\BOOT\\`` of the EFI system partition,
   which is never mounted (this also works where the kernel cannot mount FAT). The fallback path needs
@@ -18,7 +19,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from ashcore.api import AshError, Bind, Chroot, DeployContext, Firmware, in_root, run
+from ashcore.api import AshError, Bind, Chroot, DeployContext, Device, Firmware, in_root, run
+
+from .osprober import own_devices
 
 EFI_MODULES = (
     "part_gpt part_msdos btrfs fat search search_fs_uuid normal configfile linux echo test "
@@ -43,10 +46,14 @@ def install(ctx: DeployContext, disk: Path, firmware: str, esp: Path | None) -> 
             hint=f"include its package in the system (on Debian: {package})",
         )
     grub_dir(ctx).mkdir(parents=True, exist_ok=True)
-    store = Bind(ctx.store, "/.snapshots", readonly=False)
     if firmware == Firmware.BIOS:
-        chroot = Chroot(root=ctx.deployment, snapshot=ctx.snapshot, binds=[store])
-        chroot.run(["grub-install", "--target=i386-pc", "--boot-directory=/.snapshots/boot", "--modules=part_msdos btrfs", disk])
+        disk = Path(os.path.realpath(disk))  # the name the chroot's /dev has it under
+        devices = [Device(disk, readonly=False), *(Device(Path("/dev", name.replace("!", "/")), readonly=False)
+                                                   for name in sorted(own_devices(ctx)))]  # fmt: skip
+        # grub-probe finds the prefix (/<store subvolume>/boot/grub) from the filesystem, wherever it is mounted
+        boot = Bind(ctx.store / "boot", "/run/ash-grub/boot", readonly=False)
+        chroot = Chroot(root=ctx.deployment, snapshot=ctx.snapshot, binds=[boot], devices=devices)
+        chroot.run(["grub-install", "--target=i386-pc", "--boot-directory=/run/ash-grub/boot", "--modules=part_msdos btrfs", disk])
         return
     if esp is None:
         raise AshError("GRUB for UEFI needs an EFI system partition")
@@ -55,7 +62,7 @@ def install(ctx: DeployContext, disk: Path, firmware: str, esp: Path | None) -> 
         Path(tmp, "early.cfg").write_text(
             f"search --no-floppy --fs-uuid --set=root {ctx.fs_uuid}\nset prefix=($root){prefix}\nconfigfile $prefix/grub.cfg\n"
         )
-        chroot = Chroot(root=ctx.deployment, snapshot=ctx.snapshot, binds=[store, Bind(Path(tmp), "/run/ash-grub", readonly=False)])
+        chroot = Chroot(root=ctx.deployment, snapshot=ctx.snapshot, binds=[Bind(Path(tmp), "/run/ash-grub", readonly=False)])
         chroot.run(["grub-mkimage", "-O", platform, "-p", prefix, "-c", "/run/ash-grub/early.cfg",
                     "-o", "/run/ash-grub/BOOTX64.EFI", *EFI_MODULES])  # fmt: skip
         copy_from_root(ctx.deployment, modules, grub_dir(ctx) / platform)

@@ -1,8 +1,13 @@
 """Menu entries for the other systems on the machine (dual boot), found with ``os-prober``.
 
 Used when the deployed snapshot sets ``GRUB_DISABLE_OS_PROBER=false`` and has os-prober installed,
-as grub-mkconfig does. os-prober runs in a chroot of the deployment (it mounts what it probes, and
-those mounts live only in that chroot's private namespace); filesystem UUIDs are read with ``blkid``.
+as grub-mkconfig does. os-prober runs in a chroot of the deployment, whose sandbox has no disks and
+may not mount anything. So it gets, explicitly, the partitions it is to probe and nothing else: every
+partition of the machine with a filesystem (os-prober lists them from sysfs, and probes those its
+``/dev`` has), but those of ash's own filesystem, each read-only (a read-only loop device under the
+partition's name) and mounted read-only, where os-prober finds it mounted and looks into it instead of
+mounting it itself. Filesystem types and UUIDs are read on the host with ``blkid``.
+
 What the probers report comes from other disks and is written like text from a snapshot: names as
 bounded titles, paths and UUIDs as exact words, kernel arguments split and quoted as a snapshot's
 (:mod:`ash_grub.script`); a system whose loader, kernel or arguments ash refuses is left out with a
@@ -12,12 +17,18 @@ comment and a warning.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
-from ashcore.api import Chroot, DeployContext, in_root, run, warn
+from ashcore.api import Chroot, DeployContext, Device, in_root, run, warn
 
 from .script import Refused, arguments, comment, menu_text, quote, title, word
 
 PROBER_DIRS = ("usr/bin", "usr/sbin", "bin", "sbin")
+#: What os-prober skips as no system of its own (and a RAID member is part of another device).
+NOT_PROBED = {"swap", "crypto_LUKS", "LVM2_member", "linux_raid_member"}
+#: os-prober would unshare a mount namespace of its own, which needs CAP_SYS_ADMIN; it has one.
+ENV = {"OS_PROBER_NEWNS": "1"}
+MOUNTS = "/run/ash-os-prober"
 
 
 def wanted(ctx: DeployContext, settings: dict[str, str]) -> bool:
@@ -33,7 +44,11 @@ def _has(ctx: DeployContext, rel: str) -> bool:
 
 
 def uuid_of(device: str) -> str | None:
-    proc = run(["blkid", "--probe", "--match-tag", "UUID", "--output", "value", device], capture=True, check=False)
+    return _probe(device, "UUID")
+
+
+def _probe(device: str, tag: str) -> str | None:
+    proc = run(["blkid", "--probe", "--match-tag", tag, "--output", "value", device], capture=True, check=False)
     return proc.stdout.strip() or None
 
 
@@ -48,9 +63,36 @@ def _left_out(name: str, device: str, why: Refused) -> str:
     return comment(f"os-prober found {name} on {device}, left out: {why}")
 
 
+def own_devices(ctx: DeployContext, sys: Path = Path("/sys")) -> set[str]:
+    """The kernel's names of the block devices ash's filesystem is on, and of what they are made of
+    (an encrypted container's partition)."""
+    names = {p.name for p in (sys / "fs/btrfs" / ctx.fs_uuid / "devices").glob("*")} if ctx.fs_uuid else set()
+    todo = list(names)
+    while todo:
+        for slave in (sys / "class/block" / todo.pop() / "slaves").glob("*"):
+            if slave.name not in names:
+                names.add(slave.name)
+                todo.append(slave.name)
+    return names
+
+
+def partitions(ctx: DeployContext, sys: Path = Path("/sys")) -> list[Device]:
+    """The partitions os-prober is to probe, as it finds them (``/sys/block/*/*[0-9]`` with a start
+    and no ``whole_disk``), but ash's own and those that hold no system; each read-only and mounted."""
+    own, found = own_devices(ctx, sys), []
+    for part in sorted((sys / "block").glob("*/*[0-9]")):
+        if not (part / "start").is_file() or (part / "whole_disk").exists() or part.name in own:
+            continue
+        device = Path("/dev", part.name.replace("!", "/"))
+        kind = _probe(str(device), "TYPE") if device.exists() else None
+        if kind is not None and kind not in NOT_PROBED:
+            found.append(Device(device, readonly=True, mount=f"{MOUNTS}/{part.name}", fstype=kind))
+    return found
+
+
 def entries(ctx: DeployContext) -> list[str]:
     """GRUB lines for every system os-prober finds (``DEVICE:LONG NAME:LABEL:TYPE`` per line)."""
-    chroot = Chroot(root=ctx.deployment, snapshot=ctx.snapshot)
+    chroot = Chroot(root=ctx.deployment, snapshot=ctx.snapshot, env=dict(ENV), devices=partitions(ctx))
     found = chroot.run(["os-prober"], capture=True, check=False).stdout or ""
     lines = []
     for line in found.splitlines():

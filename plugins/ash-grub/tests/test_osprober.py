@@ -1,0 +1,103 @@
+"""Debian's own os-prober in the sandbox, which may not mount anything: ash gives it the partitions it
+probes read-only and mounted, and it finds the other Linux on a real disk (a loop device)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from ash_grub import osprober
+
+from ashcore.api import BootTarget, DeployContext
+from ashcore.install.disks import Guard
+from ashcore.testing import require, require_root_tools
+
+pytestmark = pytest.mark.root
+
+CACHE = Path(os.environ.get("ASH_TEST_CACHE", "/var/cache/ash-tests"))
+
+
+@pytest.fixture(scope="session")
+def os_prober_deb() -> Path:
+    """Debian's os-prober package, downloaded once into the test cache."""
+    cached = sorted(CACHE.glob("os-prober_*.deb"))
+    if cached:
+        return cached[-1]
+    require(shutil.which("apt-get") is not None, "needs apt-get to download os-prober")
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
+        subprocess.run(["apt-get", "download", "os-prober"], cwd=tmp, check=True, capture_output=True)
+        (deb,) = Path(tmp).glob("os-prober_*.deb")
+        return deb.rename(CACHE / deb.name)
+
+
+@pytest.fixture
+def deployment(busybox_root, os_prober_deb, tmp_path) -> Path:
+    """A busybox root (every applet, as os-prober's scripts need many) with os-prober unpacked in it."""
+    root = tmp_path / "deployment"
+    subprocess.run(["cp", "-a", busybox_root, root], check=True)
+    for applet in subprocess.run([root / "bin/busybox", "--list"], check=True, capture_output=True, text=True).stdout.split():
+        if not (root / "bin" / applet).exists():
+            (root / "bin" / applet).symlink_to("busybox")
+    subprocess.run(["dpkg-deb", "-x", os_prober_deb, root], check=True)
+    (root / "etc/default").mkdir(parents=True)
+    (root / "etc/default/grub").write_text("GRUB_DISABLE_OS_PROBER=false\n")
+    return root
+
+
+@pytest.fixture
+def other_disk(tmp_path):
+    """A disk whose first partition holds another Linux (ext4), the second nothing."""
+    require_root_tools("sfdisk", "partx", "mkfs.ext4", "blkid")
+    image, other = tmp_path / "disk.img", tmp_path / "other"
+    with open(image, "wb") as f:
+        f.truncate(64 << 20)
+    subprocess.run(["sfdisk", "--quiet", image], input="label: dos\nstart=2048, size=32MiB\nsize=16MiB\n", text=True, check=True)
+    for rel, text in {"etc/os-release": 'NAME="Other"\nPRETTY_NAME="Other Linux 12"\n', "lib64/ld-linux-x86-64.so.2": "",
+                      "boot/vmlinuz-6.1.0-other": "k", "boot/initrd.img-6.1.0-other": "i"}.items():  # fmt: skip
+        (other / rel).parent.mkdir(parents=True, exist_ok=True)
+        (other / rel).write_text(text)
+    with Guard() as guard:
+        disk, (linux, empty) = guard.attach(image)
+        subprocess.run(["mkfs.ext4", "-q", "-F", "-d", other, linux], check=True)
+        yield disk, linux, empty
+
+
+def test_os_prober_finds_the_other_linux_through_read_only_partitions(deployment, other_disk, tmp_path):
+    disk, linux, empty = other_disk
+    ctx = DeployContext(sysroot=tmp_path, store=tmp_path / ".snapshots", snapshot=1, deployment=deployment,
+                        default=BootTarget(1, deployment, "@.snapshots/deploy/1-1", ""))  # fmt: skip
+    probed = [d.path for d in osprober.partitions(ctx)]
+    assert linux in probed and empty not in probed, "only partitions with a filesystem are given to os-prober"
+    uuid = osprober.uuid_of(str(linux))
+    before = hashlib.sha256(linux.read_bytes()).hexdigest()
+    lines = osprober.entries(ctx)
+    ours = lines[lines.index(f"menuentry 'Other Linux 12 (on {linux})' --class gnu-linux {{") :][:5]
+    assert ours == [
+        f"menuentry 'Other Linux 12 (on {linux})' --class gnu-linux {{",
+        f"\tsearch --no-floppy --fs-uuid --set=root {uuid}",
+        f"\tlinux /boot/vmlinuz-6.1.0-other root={linux}",
+        "\tinitrd /boot/initrd.img-6.1.0-other",
+        "}",
+    ], lines
+    assert hashlib.sha256(linux.read_bytes()).hexdigest() == before, "os-prober's partition was written"
+    deadline = time.monotonic() + 10
+    while any(p.read_text().strip() == str(linux) for p in Path("/sys/block").glob("loop*/loop/backing_file")):
+        assert time.monotonic() < deadline, "the read-only loop device outlived the sandbox"
+        time.sleep(0.1)
+
+
+def test_ashs_own_devices_are_not_probed(tmp_path):
+    """The devices of ash's filesystem, and what they are made of (an encrypted container's partition)."""
+    sys = tmp_path / "sys"
+    (sys / "fs/btrfs/UUID/devices/dm-0").mkdir(parents=True)
+    (sys / "class/block/dm-0/slaves/sda2").mkdir(parents=True)
+    (sys / "class/block/sda2").mkdir(parents=True, exist_ok=True)
+    ctx = DeployContext(sysroot=tmp_path, store=tmp_path, snapshot=1, deployment=tmp_path, fs_uuid="UUID")
+    assert osprober.own_devices(ctx, sys) == {"dm-0", "sda2"}
