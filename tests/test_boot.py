@@ -70,10 +70,14 @@ def overlay(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "Description: a tiny package for the ash boot tests\n"
     )
     repo.mkdir(parents=True)
-    subprocess.run(["dpkg-deb", "--root-owner-group", "-Zgzip", "--build", build, repo / f"{PACKAGE}_1.0_all.deb"],
-                   check=True, capture_output=True)  # fmt: skip
-    (repo / "Packages").write_text(subprocess.run(["apt-ftparchive", "packages", "."], cwd=repo, check=True,
-                                                  capture_output=True, text=True).stdout)  # fmt: skip
+    subprocess.run(
+        ["dpkg-deb", "--root-owner-group", "-Zgzip", "--build", build, repo / f"{PACKAGE}_1.0_all.deb"],
+        check=True,
+        capture_output=True,
+    )
+    (repo / "Packages").write_text(
+        subprocess.run(["apt-ftparchive", "packages", "."], cwd=repo, check=True, capture_output=True, text=True).stdout
+    )
     (root / "etc/apt").mkdir(parents=True)
     (root / "etc/apt/sources.list").write_text("deb [trusted=yes] file:/srv/ash-test-repo ./\n")
     return root
@@ -82,10 +86,27 @@ def overlay(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def build_image(where: Path, firmware: str, base: Path, overlay: Path) -> Path:
     image = where / f"{firmware}.img"
     subprocess.run(
-        [*ASH, "setup", "--image", image, "--size", "6G", "--firmware", firmware, "--from", base, "--overlay", overlay,
-         "--hostname", "ashtest", "--root-password", "ash", "--yes"],
+        [
+            *ASH,
+            "setup",
+            "--image",
+            image,
+            "--size",
+            "6G",
+            "--firmware",
+            firmware,
+            "--from",
+            base,
+            "--overlay",
+            overlay,
+            "--hostname",
+            "ashtest",
+            "--root-password",
+            "ash",
+            "--yes",
+        ],
         check=True,
-    )  # fmt: skip
+    )
     return image
 
 
@@ -138,8 +159,14 @@ def boot_and_check(image: Path, firmware: str, log: Path, *, snapshot: int, pack
 @pytest.mark.parametrize("firmware", ["bios", "uefi"])
 def test_deploy_switch_and_rollback_boot(images, firmware, tmp_path):
     image = images[firmware]
-    on_image(image, ("clone", "0", "--desc", "with the package"), ("refresh", "1"), ("install", "1", PACKAGE),
-             ("clone", "0", "--desc", "without"), ("deploy", "1"))  # fmt: skip
+    on_image(
+        image,
+        ("clone", "0", "--desc", "with the package"),
+        ("refresh", "1"),
+        ("install", "1", PACKAGE),
+        ("clone", "0", "--desc", "without"),
+        ("deploy", "1"),
+    )
     boot_and_check(image, firmware, tmp_path / "1-deployed.log", snapshot=1, package=True)
     on_image(image, ("deploy", "2"))
     boot_and_check(image, firmware, tmp_path / "2-deployed.log", snapshot=2, package=False)
@@ -218,12 +245,20 @@ def test_a_menu_of_hostile_snapshots_boots_the_default(images, tmp_path):
         hostile = ash("clone", "0", "--desc", HOSTILE_DESCRIPTIONS[1]).stdout.strip()
         ash("desc", ash("clone", "0").stdout.strip(), HOSTILE_DESCRIPTIONS[2])
         ash("run", hostile, "sh", "-c", 'printf "%s" "$1" > /etc/default/grub', "sh", HOSTILE_GRUB)
-        ash("run", deployed, "sh", "-c", 'printf "%s\\n" "$1" >> /etc/default/grub', "sh",
-            "GRUB_CMDLINE_LINUX_DEFAULT='ash.test=\"a b;c}\"'")  # fmt: skip
+        ash(
+            "run",
+            deployed,
+            "sh",
+            "-c",
+            'printf "%s\\n" "$1" >> /etc/default/grub',
+            "sh",
+            "GRUB_CMDLINE_LINUX_DEFAULT='ash.test=\"a b;c}\"'",
+        )
         out = ash("deploy", deployed)
         assert [line.split(" is left out")[0] for line in out.stderr.splitlines()] == [
-            f"ash: warning: snapshot {hostile}: GRUB_CMDLINE_LINUX", f"ash: warning: snapshot {hostile}: GRUB_CMDLINE_LINUX_DEFAULT"
-        ], out.stderr  # fmt: skip
+            f"ash: warning: snapshot {hostile}: GRUB_CMDLINE_LINUX",
+            f"ash: warning: snapshot {hostile}: GRUB_CMDLINE_LINUX_DEFAULT",
+        ], out.stderr
         menu = (ash.store / "boot/grub/grub.cfg").read_text()
     assert "set timeout=0\n" in menu and menu.count("set timeout") == 1, "only the deployed snapshot's timeout"
     result = boot_and_check(image, "bios", tmp_path / "hostile.log", snapshot=int(deployed), package=False)
@@ -237,15 +272,22 @@ def test_install_onto_a_partition_leaves_the_rest_of_the_disk(debian_base, overl
     image = tmp_path / "disk.img"
     with open(image, "wb") as f:
         f.truncate(8 << 30)
-    subprocess.run(["sfdisk", "--quiet", image], input="label: dos\nstart=2048, size=1GiB\nsize=6GiB, bootable\n",
-                   text=True, check=True)  # fmt: skip
+    subprocess.run(
+        ["sfdisk", "--quiet", image],
+        input="label: dos\nstart=2048, size=1GiB\nsize=6GiB, bootable\n",
+        text=True,
+        check=True,
+    )
     with Guard() as guard:
         disk, (data, target) = guard.attach(image)
         subprocess.run(["mkfs.ext2", "-q", "-L", "data", data], check=True)
         table = subprocess.run(["sfdisk", "--dump", disk], check=True, capture_output=True, text=True).stdout
         before = hashlib.sha256(data.read_bytes()).hexdigest()
-        subprocess.run([*ASH, "setup", target, disk, "--from", debian_base, "--overlay", overlay, "--hostname", "parted",
-                        "--yes"], check=True, stdin=subprocess.DEVNULL)  # fmt: skip
+        subprocess.run(
+            [*ASH, "setup", target, disk, "--from", debian_base, "--overlay", overlay, "--hostname", "parted", "--yes"],
+            check=True,
+            stdin=subprocess.DEVNULL,
+        )
         assert hashlib.sha256(data.read_bytes()).hexdigest() == before
         assert subprocess.run(["sfdisk", "--dump", disk], check=True, capture_output=True, text=True).stdout == table
     with installer.open_system(image) as view:

@@ -197,8 +197,9 @@ def test_shell_metacharacters_reach_commands_verbatim(store):
 def test_refuses_without_root(store):
     out = subprocess.run(
         ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *store.argv("clone", "0")],
-        capture_output=True, text=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 77
     assert out.stderr.splitlines()[0] == "ash: error: this command changes the system and needs root"
 
@@ -236,11 +237,15 @@ def test_refuses_inside_a_chroot_unless_told(store, tmp_path):
     newroot.mkdir()
 
     def in_chroot(*args):
-        return subprocess.run([sys.executable, "-c", CHROOTED, newroot, *store.argv(*args)], capture_output=True, text=True)
+        return subprocess.run(
+            [sys.executable, "-c", CHROOTED, newroot, *store.argv(*args)], capture_output=True, text=True
+        )
 
     refused = in_chroot("clone", "0")
     assert refused.returncode == 1, refused.stderr
-    assert refused.stderr.splitlines()[0] == "ash: error: ash is running inside a chroot, where it could damage the system"
+    assert (
+        refused.stderr.splitlines()[0] == "ash: error: ash is running inside a chroot, where it could damage the system"
+    )
     assert store.ids() == {0, 1}
     allowed = in_chroot("--chroot", "clone", "0")
     assert allowed.returncode == 0, allowed.stderr

@@ -20,10 +20,12 @@ import time
 from pathlib import Path
 
 import pytest
+from ash_testing.cli import Ash
+from ash_testing.require import require, require_root_tools
+from ash_testing.snapshots import digest
 
 from ashcore.api import AshError, Bind, Chroot, Device
 from ashcore.fs import btrfs
-from ashcore.testing import Ash, digest, require, require_root_tools
 
 pytestmark = pytest.mark.root
 
@@ -31,6 +33,7 @@ PROBE_SOURCE = Path(__file__).with_name("sandbox_probe.c")
 APPLETS = ("mount", "umount", "mknod", "dd", "grep", "find", "head", "stat", "readlink", "insmod", "wc", "tty", "tr")
 BTRFS_MAGIC = "_BHRfS_M"  # at 64 KiB + 64 on every btrfs device
 REFUSED = "mount: permission denied"  # busybox's words for EPERM
+
 
 @pytest.fixture(scope="session")
 def escape_root(busybox_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -66,7 +69,9 @@ def block_device_of(path: Path) -> tuple[str, int, int, Path]:
         for line in f:
             fields = line.split()
             point, source = fields[4], fields[fields.index("-") + 2]
-            if (os.fspath(path) + "/").startswith(point.rstrip("/") + "/") and (best is None or len(point) > len(best[0])):
+            if (os.fspath(path) + "/").startswith(point.rstrip("/") + "/") and (
+                best is None or len(point) > len(best[0])
+            ):
                 best = (point, source)
     assert best is not None and best[1].startswith("/dev/"), best
     st = os.stat(best[1])
@@ -98,8 +103,11 @@ def test_the_stores_block_device_cannot_be_mounted(box):
     device, _, _, top = block_device_of(box.sysroot)  # the session's filesystem, mounted at its top
     rel = box.snapshot(0).relative_to(top)
     before = digest(box.snapshot(0))
-    out = inside(box, f"ls {device}; mkdir -p /mnt && mount -t btrfs {device} /mnt && probe readonly /mnt/{rel} off && "
-                      f"echo edited > /mnt/{rel}/edited && probe readonly /mnt/{rel} on")  # fmt: skip
+    out = inside(
+        box,
+        f"ls {device}; mkdir -p /mnt && mount -t btrfs {device} /mnt && probe readonly /mnt/{rel} off && "
+        f"echo edited > /mnt/{rel}/edited && probe readonly /mnt/{rel} on",
+    )
     assert not (box.snapshot(0) / "edited").exists(), out
     assert digest(box.snapshot(0)) == before
     assert btrfs.is_readonly(box.snapshot(0))
@@ -132,7 +140,9 @@ def test_a_loop_device_of_the_host_cannot_be_written(box, tmp_path):
     """The issue's other escape: a postinst wrote a host file through a loop device attached to it."""
     host_file = tmp_path / "host.img"
     host_file.write_bytes(bytes(1 << 20))
-    loop = subprocess.run(["losetup", "--find", "--show", host_file], check=True, capture_output=True, text=True).stdout.strip()
+    loop = subprocess.run(
+        ["losetup", "--find", "--show", host_file], check=True, capture_output=True, text=True
+    ).stdout.strip()
     try:
         out = inside(box, f"ls {loop}; echo pwned | dd of={loop} conv=notrunc")
     finally:
@@ -145,9 +155,12 @@ def test_a_loop_device_of_the_host_cannot_be_written(box, tmp_path):
 
 
 def test_sys_and_proc_sys_cannot_be_remounted_or_written(box):
-    out = inside(box, "mount -o remount,rw /sys && echo sys-rw; mount -o remount,rw /proc/sys && echo proc-sys-rw; "
-                      "umount /proc/sys && echo proc-sys-gone; echo x > /proc/sys/kernel/hostname && echo hostname; "
-                      "echo h > /proc/sysrq-trigger && echo sysrq; grep -E ' /(sys|proc/sys) ' /proc/self/mounts")  # fmt: skip
+    out = inside(
+        box,
+        "mount -o remount,rw /sys && echo sys-rw; mount -o remount,rw /proc/sys && echo proc-sys-rw; "
+        "umount /proc/sys && echo proc-sys-gone; echo x > /proc/sys/kernel/hostname && echo hostname; "
+        "echo h > /proc/sysrq-trigger && echo sysrq; grep -E ' /(sys|proc/sys) ' /proc/self/mounts",
+    )
     if Path("/proc/sysrq-trigger").exists():  # echo b would reboot the host
         assert "Permission denied" in out or "Read-only file system" in out, out
     for escaped in ("sys-rw", "proc-sys-rw", "proc-sys-gone", "hostname", "sysrq"):
@@ -198,13 +211,45 @@ def test_no_file_handle_opens_another_snapshot(box):
 
 #: systemd-nspawn's default capabilities without CAP_SYS_ADMIN, CAP_MKNOD, CAP_DAC_READ_SEARCH,
 #: CAP_SYS_BOOT and CAP_AUDIT_CONTROL (by number, from linux/capability.h)
-KEPT = {"CHOWN": 0, "DAC_OVERRIDE": 1, "FOWNER": 3, "FSETID": 4, "KILL": 5, "SETGID": 6, "SETUID": 7, "SETPCAP": 8,
-        "LINUX_IMMUTABLE": 9, "NET_BIND_SERVICE": 10, "NET_BROADCAST": 11, "NET_RAW": 13, "IPC_OWNER": 15,
-        "SYS_CHROOT": 18, "SYS_PTRACE": 19, "SYS_NICE": 23, "SYS_RESOURCE": 24, "SYS_TTY_CONFIG": 26, "LEASE": 28,
-        "AUDIT_WRITE": 29, "SETFCAP": 31}  # fmt: skip
-NEVER = {"DAC_READ_SEARCH": 2, "NET_ADMIN": 12, "IPC_LOCK": 14, "SYS_MODULE": 16, "SYS_RAWIO": 17, "SYS_ADMIN": 21,
-         "SYS_BOOT": 22, "SYS_TIME": 25, "MKNOD": 27, "AUDIT_CONTROL": 30, "MAC_ADMIN": 33, "SYSLOG": 34,
-         "PERFMON": 38, "BPF": 39}  # fmt: skip
+KEPT = {
+    "CHOWN": 0,
+    "DAC_OVERRIDE": 1,
+    "FOWNER": 3,
+    "FSETID": 4,
+    "KILL": 5,
+    "SETGID": 6,
+    "SETUID": 7,
+    "SETPCAP": 8,
+    "LINUX_IMMUTABLE": 9,
+    "NET_BIND_SERVICE": 10,
+    "NET_BROADCAST": 11,
+    "NET_RAW": 13,
+    "IPC_OWNER": 15,
+    "SYS_CHROOT": 18,
+    "SYS_PTRACE": 19,
+    "SYS_NICE": 23,
+    "SYS_RESOURCE": 24,
+    "SYS_TTY_CONFIG": 26,
+    "LEASE": 28,
+    "AUDIT_WRITE": 29,
+    "SETFCAP": 31,
+}
+NEVER = {
+    "DAC_READ_SEARCH": 2,
+    "NET_ADMIN": 12,
+    "IPC_LOCK": 14,
+    "SYS_MODULE": 16,
+    "SYS_RAWIO": 17,
+    "SYS_ADMIN": 21,
+    "SYS_BOOT": 22,
+    "SYS_TIME": 25,
+    "MKNOD": 27,
+    "AUDIT_CONTROL": 30,
+    "MAC_ADMIN": 33,
+    "SYSLOG": 34,
+    "PERFMON": 38,
+    "BPF": 39,
+}
 
 
 def status_fields(text: str) -> dict[str, str]:
@@ -218,22 +263,48 @@ def test_the_command_and_pid_1_keep_only_the_kept_capabilities(box):
     out = inside(box, "cat /proc/self/status; echo =====; cat /proc/1/status")
     for status in map(status_fields, out.split("=====\n")):
         assert {k: int(status[k], 16) for k in ("CapBnd", "CapPrm", "CapEff", "CapInh", "CapAmb")} == {
-            "CapBnd": kept, "CapPrm": kept, "CapEff": kept, "CapInh": 0, "CapAmb": 0}, status  # fmt: skip
+            "CapBnd": kept,
+            "CapPrm": kept,
+            "CapEff": kept,
+            "CapInh": 0,
+            "CapAmb": 0,
+        }, status
         assert not any(int(status["CapBnd"], 16) & (1 << bit) for bit in NEVER.values())
         assert status["NoNewPrivs"] == "0", "set-user-ID programs still work (see script.py)"
 
 
 def test_dev_is_a_few_bound_nodes_and_a_private_pts(box):
-    out = inside(box, "ls -A /dev; echo; ls -A /dev/pts; readlink /dev/ptmx; probe pty; "
-                      "grep -E ' /dev(/pts)? ' /proc/self/mounts; echo data > /dev/null && echo null-ok")  # fmt: skip
+    out = inside(
+        box,
+        "ls -A /dev; echo; ls -A /dev/pts; readlink /dev/ptmx; probe pty; "
+        "grep -E ' /dev(/pts)? ' /proc/self/mounts; echo data > /dev/null && echo null-ok",
+    )
     listing, rest = out.split("\n\n", 1)
-    assert listing.split() == ["fd", "full", "mqueue", "null", "ptmx", "pts", "random", "shm", "stderr", "stdin", "stdout",
-                               "tty", "urandom", "zero"], out  # fmt: skip
+    assert listing.split() == [
+        "fd",
+        "full",
+        "mqueue",
+        "null",
+        "ptmx",
+        "pts",
+        "random",
+        "shm",
+        "stderr",
+        "stdin",
+        "stdout",
+        "tty",
+        "urandom",
+        "zero",
+    ], out
     lines = rest.splitlines()
-    assert lines[:3] == ["ptmx", "pts/ptmx", "terminal /dev/pts/0"], out  # a new devpts instance: the host's ptys are not there
+    assert lines[:3] == ["ptmx", "pts/ptmx", "terminal /dev/pts/0"], (
+        out
+    )  # a new devpts instance: the host's ptys are not there
     mounts = {fields[1]: fields for fields in (line.split() for line in lines[3:-1])}
     assert mounts["/dev"][2] == "tmpfs" and "nosuid" in mounts["/dev"][3].split(","), out
-    assert mounts["/dev/pts"][2] == "devpts" and {"ptmxmode=666", "mode=620", "gid=5"} <= set(mounts["/dev/pts"][3].split(","))
+    assert mounts["/dev/pts"][2] == "devpts" and {"ptmxmode=666", "mode=620", "gid=5"} <= set(
+        mounts["/dev/pts"][3].split(",")
+    )
     assert lines[-1] == "null-ok", out
 
 
@@ -246,8 +317,10 @@ def test_a_terminal_is_the_console(box):
     pid, master = pty.fork()
     if pid == 0:
         try:
-            os.execvp(box.argv("run", "1", "sh", "-c", "tty; ls -l /dev/console")[0],
-                      box.argv("run", "1", "sh", "-c", "tty; ls -l /dev/console"))  # fmt: skip
+            os.execvp(
+                box.argv("run", "1", "sh", "-c", "tty; ls -l /dev/console")[0],
+                box.argv("run", "1", "sh", "-c", "tty; ls -l /dev/console"),
+            )
         finally:
             os._exit(127)
     shown = b""
@@ -269,7 +342,9 @@ def test_a_terminal_is_the_console(box):
 
 
 def loop_device(image: Path) -> str:
-    return subprocess.run(["losetup", "--find", "--show", image], check=True, capture_output=True, text=True).stdout.strip()
+    return subprocess.run(
+        ["losetup", "--find", "--show", image], check=True, capture_output=True, text=True
+    ).stdout.strip()
 
 
 def loops_over(device: str) -> list[str]:
@@ -306,10 +381,20 @@ def test_a_command_gets_exactly_the_devices_named(escape_root, three_disks, tmp_
     root = tmp_path / "root"
     subprocess.run(["cp", "-a", escape_root, root], check=True)
     before = hashlib.sha256(other_image.read_bytes()).hexdigest()
-    chroot = Chroot(root=root, snapshot=None, devices=[Device(Path(disk), readonly=False), Device(Path(other), mount="/run/other")])
-    out = chroot.run(["sh", "-c", f"ls /dev | grep loop; echo written | dd of={disk} conv=notrunc 2>/dev/null; "
-                      f"echo pwned | dd of={other} conv=notrunc; cat /run/other/hello; touch /run/other/new; "
-                      f"grep ' /run/other ' /proc/self/mounts; ls {unnamed}"], check=False, capture=True)  # fmt: skip
+    chroot = Chroot(
+        root=root, snapshot=None, devices=[Device(Path(disk), readonly=False), Device(Path(other), mount="/run/other")]
+    )
+    out = chroot.run(
+        [
+            "sh",
+            "-c",
+            f"ls /dev | grep loop; echo written | dd of={disk} conv=notrunc 2>/dev/null; "
+            f"echo pwned | dd of={other} conv=notrunc; cat /run/other/hello; touch /run/other/new; "
+            f"grep ' /run/other ' /proc/self/mounts; ls {unnamed}",
+        ],
+        check=False,
+        capture=True,
+    )
     text = out.stdout + out.stderr
     assert sorted(out.stdout.split("\n\n")[0].splitlines()[:2]) == sorted([Path(disk).name, Path(other).name]), text
     assert disk_image.read_bytes().startswith(b"written\n"), "the writable device is the disk itself"

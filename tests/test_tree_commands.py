@@ -35,8 +35,14 @@ def test_tree_drawing_several_levels(store):
 def record_deployed(store, sid: int) -> None:
     """Write deploy.json as 'ash deploy' leaves it (deploying for real is tested in test_deploy.py)."""
     dep = {"id": f"{sid}-1", "snapshot": sid}
-    state = {"format": "ash-deploy", "version": 1, "snapshot": sid, "default": dep, "previous": None,
-             "bootloader_pending": False}  # fmt: skip
+    state = {
+        "format": "ash-deploy",
+        "version": 1,
+        "snapshot": sid,
+        "default": dep,
+        "previous": None,
+        "bootloader_pending": False,
+    }
     (store.store / "ash/deploy.json").write_text(json.dumps(state))
 
 

@@ -60,7 +60,9 @@ class Device:
             raise AshError(f"{self.path} is not a block device under /dev")
         fstype = self.fstype
         if self.mount is not None and fstype is None:
-            found = run(["blkid", "--probe", "--match-tag", "TYPE", "--output", "value", real], capture=True, check=False)
+            found = run(
+                ["blkid", "--probe", "--match-tag", "TYPE", "--output", "value", real], capture=True, check=False
+            )
             fstype = found.stdout.strip() or None
         mount = self.mount if fstype is not None else None  # no filesystem: nothing to mount
         return [real, self.readonly, mount, fstype]

@@ -66,16 +66,37 @@ LINUX_CAPABILITY_VERSION_3 = 0x20080522
 #: The capabilities a command keeps (see the docstring): systemd-nspawn's default set without
 #: CAP_SYS_ADMIN (21), CAP_MKNOD (27), CAP_DAC_READ_SEARCH (2), CAP_SYS_BOOT (22), CAP_AUDIT_CONTROL (30).
 KEPT = {
-    "CAP_CHOWN": 0, "CAP_DAC_OVERRIDE": 1, "CAP_FOWNER": 3, "CAP_FSETID": 4, "CAP_KILL": 5,
-    "CAP_SETGID": 6, "CAP_SETUID": 7, "CAP_SETPCAP": 8, "CAP_LINUX_IMMUTABLE": 9,
-    "CAP_NET_BIND_SERVICE": 10, "CAP_NET_BROADCAST": 11, "CAP_NET_RAW": 13, "CAP_IPC_OWNER": 15,
-    "CAP_SYS_CHROOT": 18, "CAP_SYS_PTRACE": 19, "CAP_SYS_NICE": 23, "CAP_SYS_RESOURCE": 24,
-    "CAP_SYS_TTY_CONFIG": 26, "CAP_LEASE": 28, "CAP_AUDIT_WRITE": 29, "CAP_SETFCAP": 31,
-}  # fmt: skip
+    "CAP_CHOWN": 0,
+    "CAP_DAC_OVERRIDE": 1,
+    "CAP_FOWNER": 3,
+    "CAP_FSETID": 4,
+    "CAP_KILL": 5,
+    "CAP_SETGID": 6,
+    "CAP_SETUID": 7,
+    "CAP_SETPCAP": 8,
+    "CAP_LINUX_IMMUTABLE": 9,
+    "CAP_NET_BIND_SERVICE": 10,
+    "CAP_NET_BROADCAST": 11,
+    "CAP_NET_RAW": 13,
+    "CAP_IPC_OWNER": 15,
+    "CAP_SYS_CHROOT": 18,
+    "CAP_SYS_PTRACE": 19,
+    "CAP_SYS_NICE": 23,
+    "CAP_SYS_RESOURCE": 24,
+    "CAP_SYS_TTY_CONFIG": 26,
+    "CAP_LEASE": 28,
+    "CAP_AUDIT_WRITE": 29,
+    "CAP_SETFCAP": 31,
+}
 #: The device nodes of every sandbox's /dev, bound from the host's.
 DEV_NODES = ("null", "zero", "full", "random", "urandom", "tty")
-DEV_LINKS = {"fd": "/proc/self/fd", "stdin": "/proc/self/fd/0", "stdout": "/proc/self/fd/1",
-             "stderr": "/proc/self/fd/2", "ptmx": "pts/ptmx"}  # fmt: skip
+DEV_LINKS = {
+    "fd": "/proc/self/fd",
+    "stdin": "/proc/self/fd/0",
+    "stdout": "/proc/self/fd/1",
+    "stderr": "/proc/self/fd/2",
+    "ptmx": "pts/ptmx",
+}
 TTY_GID = 5  # the "tty" group of Debian, Arch and systemd (nspawn's TTY_GID)
 #: What of /proc shows an empty file instead, and what is read-only (as systemd-nspawn does).
 PROC_HIDDEN = ("kallsyms", "kcore", "keys", "sysrq-trigger", "timer_list")
@@ -178,9 +199,16 @@ def setup_mounts(spec):
 def _remount(path, flags):
     """Add ``flags`` to the bind mount at ``path``, keeping the flags it has."""
     have = os.statvfs(path).f_flag
-    for st, ms in ((os.ST_RDONLY, MS_RDONLY), (os.ST_NOSUID, MS_NOSUID), (os.ST_NODEV, MS_NODEV),
-                   (os.ST_NOEXEC, MS_NOEXEC), (os.ST_SYNCHRONOUS, MS_SYNCHRONOUS), (os.ST_NOATIME, MS_NOATIME),
-                   (os.ST_NODIRATIME, MS_NODIRATIME), (os.ST_RELATIME, MS_RELATIME)):  # fmt: skip
+    for st, ms in (
+        (os.ST_RDONLY, MS_RDONLY),
+        (os.ST_NOSUID, MS_NOSUID),
+        (os.ST_NODEV, MS_NODEV),
+        (os.ST_NOEXEC, MS_NOEXEC),
+        (os.ST_SYNCHRONOUS, MS_SYNCHRONOUS),
+        (os.ST_NOATIME, MS_NOATIME),
+        (os.ST_NODIRATIME, MS_NODIRATIME),
+        (os.ST_RELATIME, MS_RELATIME),
+    ):
         if have & st:
             flags |= ms
     mount(None, path, None, MS_REMOUNT | MS_BIND | flags)
@@ -218,7 +246,13 @@ def _dev(root, devices):
             mount(f"/dev/{name}", _file(os.path.join(dev, name), 0o666), None, MS_BIND)
     for name, target in DEV_LINKS.items():
         os.symlink(target, os.path.join(dev, name))
-    mount("devpts", _dir(dev, "pts"), "devpts", MS_NOSUID | MS_NOEXEC, f"newinstance,ptmxmode=0666,mode=0620,gid={TTY_GID}")
+    mount(
+        "devpts",
+        _dir(dev, "pts"),
+        "devpts",
+        MS_NOSUID | MS_NOEXEC,
+        f"newinstance,ptmxmode=0666,mode=0620,gid={TTY_GID}",
+    )
     mount("tmpfs", _dir(dev, "shm"), "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
     try:
         mount("mqueue", _dir(dev, "mqueue"), "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC)
@@ -396,6 +430,7 @@ def init_process(spec):
         pid, status = os.wait()
         if pid == child:
             os._exit(exit_status(status))
+
 
 def main():
     spec = json.loads(sys.argv[1])

@@ -155,8 +155,10 @@ class Store:
         except OSError as exc:
             if exc.errno != errno.ELOOP:
                 raise
-            raise AshError(f"{self.state / 'lock'} is a symbolic link, not ash's lock file",
-                           hint="remove the link (no ash is using it), then try again") from None  # fmt: skip
+            raise AshError(
+                f"{self.state / 'lock'} is a symbolic link, not ash's lock file",
+                hint="remove the link (no ash is using it), then try again",
+            ) from None
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

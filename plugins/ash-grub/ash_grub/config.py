@@ -179,8 +179,10 @@ def linux_entry(
     args = [arg for words in cmdline.values() for arg in words]
     if command_line_bytes(image, base + args) > CMDLINE_MAX:
         keys = ", ".join(key for key, words in cmdline.items() if words)
-        say(f"snapshot {target.snapshot}: its kernel arguments ({keys}) are left out of its menu entry: "
-            f"the command line would be longer than the {CMDLINE_MAX} bytes a kernel takes")  # fmt: skip
+        say(
+            f"snapshot {target.snapshot}: its kernel arguments ({keys}) are left out of its menu entry: "
+            f"the command line would be longer than the {CMDLINE_MAX} bytes a kernel takes"
+        )
         args = []
     try:
         linux = " ".join(word(w) for w in [image, *base, *args])

@@ -48,23 +48,48 @@ def install(ctx: DeployContext, disk: Path, firmware: str, esp: Path | None) -> 
     grub_dir(ctx).mkdir(parents=True, exist_ok=True)
     if firmware == Firmware.BIOS:
         disk = Path(os.path.realpath(disk))  # the name the chroot's /dev has it under
-        devices = [Device(disk, readonly=False), *(Device(Path("/dev", name.replace("!", "/")), readonly=False)
-                                                   for name in sorted(own_devices(ctx)))]  # fmt: skip
+        devices = [
+            Device(disk, readonly=False),
+            *(Device(Path("/dev", name.replace("!", "/")), readonly=False) for name in sorted(own_devices(ctx))),
+        ]
         # grub-probe finds the prefix (/<store subvolume>/boot/grub) from the filesystem, wherever it is mounted
         boot = Bind(ctx.store / "boot", "/run/ash-grub/boot", readonly=False)
         chroot = Chroot(root=ctx.deployment, snapshot=ctx.snapshot, binds=[boot], devices=devices)
-        chroot.run(["grub-install", "--target=i386-pc", "--boot-directory=/run/ash-grub/boot", "--modules=part_msdos btrfs", disk])
+        chroot.run(
+            [
+                "grub-install",
+                "--target=i386-pc",
+                "--boot-directory=/run/ash-grub/boot",
+                "--modules=part_msdos btrfs",
+                disk,
+            ]
+        )
         return
     if esp is None:
         raise AshError("GRUB for UEFI needs an EFI system partition")
     with tempfile.TemporaryDirectory(prefix="ash-grub-") as tmp:
         prefix = f"/{ctx.store_subvolume}/boot/grub"
         Path(tmp, "early.cfg").write_text(
-            f"search --no-floppy --fs-uuid --set=root {ctx.fs_uuid}\nset prefix=($root){prefix}\nconfigfile $prefix/grub.cfg\n"
+            f"search --no-floppy --fs-uuid --set=root {ctx.fs_uuid}\n"
+            f"set prefix=($root){prefix}\nconfigfile $prefix/grub.cfg\n"
         )
-        chroot = Chroot(root=ctx.deployment, snapshot=ctx.snapshot, binds=[Bind(Path(tmp), "/run/ash-grub", readonly=False)])
-        chroot.run(["grub-mkimage", "-O", platform, "-p", prefix, "-c", "/run/ash-grub/early.cfg",
-                    "-o", "/run/ash-grub/BOOTX64.EFI", *EFI_MODULES])  # fmt: skip
+        chroot = Chroot(
+            root=ctx.deployment, snapshot=ctx.snapshot, binds=[Bind(Path(tmp), "/run/ash-grub", readonly=False)]
+        )
+        chroot.run(
+            [
+                "grub-mkimage",
+                "-O",
+                platform,
+                "-p",
+                prefix,
+                "-c",
+                "/run/ash-grub/early.cfg",
+                "-o",
+                "/run/ash-grub/BOOTX64.EFI",
+                *EFI_MODULES,
+            ]
+        )
         copy_from_root(ctx.deployment, modules, grub_dir(ctx) / platform)
         run(["mmd", "-D", "s", "-i", esp, "::/EFI", "::/EFI/BOOT"], capture=True)
         run(["mcopy", "-o", "-i", esp, Path(tmp, "BOOTX64.EFI"), "::/EFI/BOOT/BOOTX64.EFI"], capture=True)

@@ -57,9 +57,8 @@ def _title(name: str, device: str) -> str:
 
 
 def _left_out(name: str, device: str, why: Refused) -> str:
-    warn(
-        f"the system os-prober found on {menu_text(device, 40)} ({menu_text(name, 40)}) is left out of the boot menu: {why}"
-    )
+    where = f"{menu_text(device, 40)} ({menu_text(name, 40)})"
+    warn(f"the system os-prober found on {where} is left out of the boot menu: {why}")
     return comment(f"os-prober found {name} on {device}, left out: {why}")
 
 
@@ -116,11 +115,15 @@ def entries(ctx: DeployContext) -> list[str]:
         kind_class = re.sub(r"[^a-z0-9_-]", "", label.lower())[:32] or "other"
         lines += [
             f"menuentry {_title(long_name, device)} --class {quote(kind_class)} {{",
-            "\tinsmod part_msdos", "\tinsmod part_gpt", "\tinsmod fat", "\tinsmod ntfs", "\tinsmod chain",
+            "\tinsmod part_msdos",
+            "\tinsmod part_gpt",
+            "\tinsmod fat",
+            "\tinsmod ntfs",
+            "\tinsmod chain",
             f"\tsearch --no-floppy --fs-uuid --set=root {search}",
             f"\tchainloader {chain}",
             "}",
-        ]  # fmt: skip
+        ]
     return lines
 
 

@@ -84,8 +84,16 @@ def comment(text: str) -> str:
 
 
 CMDLINE_MAX = 2047  # bytes of kernel command line on x86 (COMMAND_LINE_SIZE 2048, with its NUL)
-_SYNTAX = {";": "the end of a command", "{": "a block", "}": "the end of a block", "|": "a pipe",
-           "&": "an operator", "<": "a redirection", ">": "a redirection", "$": "a variable"}  # fmt: skip
+_SYNTAX = {
+    ";": "the end of a command",
+    "{": "a block",
+    "}": "the end of a block",
+    "|": "a pipe",
+    "&": "an operator",
+    "<": "a redirection",
+    ">": "a redirection",
+    "$": "a variable",
+}
 
 
 def arguments(value: str) -> list[str]:

@@ -59,7 +59,9 @@ def context(
 
 
 def test_settings_are_read_not_run(tmp_path):
-    root = make_root(tmp_path / "r", grub="""\
+    root = make_root(
+        tmp_path / "r",
+        grub="""\
 # comment
 GRUB_DEFAULT=0
 GRUB_TIMEOUT=2
@@ -68,7 +70,8 @@ GRUB_CMDLINE_LINUX_DEFAULT="quiet splash"
 GRUB_CMDLINE_LINUX='console=ttyS0,115200'
 export GRUB_TERMINAL="serial console"
 BROKEN="unterminated
-""")  # fmt: skip
+""",
+    )
     (root / "etc/default/grub.d").mkdir()
     (root / "etc/default/grub.d/50-more.cfg").write_text(
         'GRUB_CMDLINE_LINUX="$GRUB_CMDLINE_LINUX panic=10"\nX=$(touch /pwned)\n'
@@ -142,7 +145,10 @@ def test_links_in_a_root_lead_within_it(tmp_path):
 
 
 def test_menu(tmp_path):
-    grub = 'GRUB_TIMEOUT=0\nGRUB_TERMINAL="serial console"\nGRUB_SERIAL_COMMAND="serial --unit=0 --speed=115200"\nGRUB_CMDLINE_LINUX="console=ttyS0"\n'
+    grub = (
+        'GRUB_TIMEOUT=0\nGRUB_TERMINAL="serial console"\nGRUB_SERIAL_COMMAND="serial --unit=0 --speed=115200"\n'
+        'GRUB_CMDLINE_LINUX="console=ttyS0"\n'
+    )
     default = make_root(tmp_path / "d2", "6.1.0-10-amd64", grub=grub)
     fallback = make_root(tmp_path / "d1", "6.1.0-9-amd64", grub='GRUB_CMDLINE_LINUX="old"\n')
     snap0 = make_root(tmp_path / "s0", "6.1.0-9-amd64")
@@ -165,16 +171,19 @@ terminal_input serial console
 terminal_output serial console
 
 menuentry 'Test OS 1, snapshot 2' --class gnu-linux --id ash-default {{
-\tlinux /@.snapshots/deploy/2-5/boot/vmlinuz-6.1.0-10-amd64 root=UUID={UUID} rootflags=subvol=@.snapshots/deploy/2-5 ro console=ttyS0
+\tlinux /@.snapshots/deploy/2-5/boot/vmlinuz-6.1.0-10-amd64 root=UUID={UUID} \
+rootflags=subvol=@.snapshots/deploy/2-5 ro console=ttyS0
 \tinitrd /@.snapshots/deploy/2-5/boot/initrd.img-6.1.0-10-amd64
 }}
 menuentry 'Test OS 1, last booted deployment (snapshot 1)' --class gnu-linux --id ash-previous {{
-\tlinux /@.snapshots/deploy/1-4/boot/vmlinuz-6.1.0-9-amd64 root=UUID={UUID} rootflags=subvol=@.snapshots/deploy/1-4 ro old
+\tlinux /@.snapshots/deploy/1-4/boot/vmlinuz-6.1.0-9-amd64 root=UUID={UUID} \
+rootflags=subvol=@.snapshots/deploy/1-4 ro old
 \tinitrd /@.snapshots/deploy/1-4/boot/initrd.img-6.1.0-9-amd64
 }}
 submenu 'Snapshots (read-only)' --id ash-snapshots {{
 \tmenuentry 'snapshot 0 - snapshot 0'\\''s description' --class gnu-linux {{
-\t\tlinux /@.snapshots/rootfs/snapshot-0/boot/vmlinuz-6.1.0-9-amd64 root=UUID={UUID} rootflags=subvol=@.snapshots/rootfs/snapshot-0 ro
+\t\tlinux /@.snapshots/rootfs/snapshot-0/boot/vmlinuz-6.1.0-9-amd64 root=UUID={UUID} \
+rootflags=subvol=@.snapshots/rootfs/snapshot-0 ro
 \t\tinitrd /@.snapshots/rootfs/snapshot-0/boot/initrd.img-6.1.0-9-amd64
 \t}}
 \t# snapshot 1: no kernel with an initramfs in /@.snapshots/rootfs/snapshot-1/boot
@@ -228,12 +237,16 @@ def test_os_prober_entries(busybox_root, tmp_path, other_os):
     assert not osprober.wanted(ctx, {}), "os-prober runs only when asked for"
     assert osprober.entries(ctx) == [
         f"menuentry 'Other OS 11 (on {device})' --class other {{",
-        "\tinsmod part_msdos", "\tinsmod part_gpt", "\tinsmod fat", "\tinsmod ntfs", "\tinsmod chain",
+        "\tinsmod part_msdos",
+        "\tinsmod part_gpt",
+        "\tinsmod fat",
+        "\tinsmod ntfs",
+        "\tinsmod chain",
         f"\tsearch --no-floppy --fs-uuid --set=root {uuid}",
         "\tchainloader +1",
         "}",
         "# os-prober found Ghost on /dev/nonexistent, which ash-grub cannot boot",
-    ]  # fmt: skip
+    ]
 
 
 # -- a menu GRUB can always read, whatever a snapshot holds ----------------------------------------
@@ -514,8 +527,13 @@ KERNEL_ARGS = {
     "too many": ("a " * 1100, None),
 }
 
-LINUX = ["linux", "/@.snapshots/rootfs/snapshot-0/boot/vmlinuz-6.1.0-9-amd64", f"root=UUID={UUID}",
-         "rootflags=subvol=@.snapshots/rootfs/snapshot-0", "ro"]  # fmt: skip
+LINUX = [
+    "linux",
+    "/@.snapshots/rootfs/snapshot-0/boot/vmlinuz-6.1.0-9-amd64",
+    f"root=UUID={UUID}",
+    "rootflags=subvol=@.snapshots/rootfs/snapshot-0",
+    "ro",
+]
 
 
 def grub_file(root: Path, text: str) -> None:
@@ -562,16 +580,22 @@ def test_the_kernel_command_line_is_bounded(tmp_path, capsys):
     linux = entry(grub_commands(menu), "Test OS 1")[1][0][0]
     assert linux[-1] == "ro"
     assert capsys.readouterr().err == (
-        "ash: warning: snapshot 2: its kernel arguments (GRUB_CMDLINE_LINUX, GRUB_CMDLINE_LINUX_DEFAULT) are left out of "
-        "its menu entry: the command line would be longer than the 2047 bytes a kernel takes\n"
+        "ash: warning: snapshot 2: its kernel arguments (GRUB_CMDLINE_LINUX, GRUB_CMDLINE_LINUX_DEFAULT) "
+        "are left out of its menu entry: the command line would be longer than the 2047 bytes a kernel takes\n"
     )
     grub_file(default, f'GRUB_CMDLINE_LINUX="{"a" * 1000}"\nGRUB_CMDLINE_LINUX_DEFAULT="{"b" * 800}"\n')
     menu = config.render(context(tmp_path, default), {})
     assert entry(grub_commands(menu), "Test OS 1")[1][0][0][-2:] == ["a" * 1000, "b" * 800]
 
 
-HEADER = [["set", "timeout=5"], ["set", "default=0"], ["insmod", "part_msdos"], ["insmod", "part_gpt"],
-          ["insmod", "btrfs"], ["search", "--no-floppy", "--fs-uuid", "--set=root", UUID]]  # fmt: skip
+HEADER = [
+    ["set", "timeout=5"],
+    ["set", "default=0"],
+    ["insmod", "part_msdos"],
+    ["insmod", "part_gpt"],
+    ["insmod", "btrfs"],
+    ["search", "--no-floppy", "--fs-uuid", "--set=root", UUID],
+]
 
 #: Settings of the deployed snapshot that shape the whole menu: the value, and the commands it adds
 #: to the menu's header (None: refused, the header is as without it).
@@ -583,13 +607,17 @@ MENU_SETTINGS = {
     "timeout too big": ("GRUB_TIMEOUT", "99999999999", None),
     "style": ("GRUB_TIMEOUT_STYLE", "hidden", [HEADER[0], ["set", "timeout_style=hidden"], *HEADER[1:]]),
     "style and a command": ("GRUB_TIMEOUT_STYLE", "menu;set timeout=99", None),
-    "terminal": ("GRUB_TERMINAL", "serial console", [*HEADER, ["serial"], ["terminal_input", "serial", "console"], ["terminal_output", "serial", "console"]]),
+    "terminal": (
+        "GRUB_TERMINAL",
+        "serial console",
+        [*HEADER, ["serial"], ["terminal_input", "serial", "console"], ["terminal_output", "serial", "console"]],
+    ),
     "terminal and a command": ("GRUB_TERMINAL", "console ; set timeout=99", None),
     "terminal in braces": ("GRUB_TERMINAL_OUTPUT", "} console", None),
     "serial": ("GRUB_SERIAL_COMMAND", "serial --unit=0 --speed=115200", [*HEADER]),
     "serial and a command": ("GRUB_SERIAL_COMMAND", "serial; set timeout=99", None),
     "serial is another command": ("GRUB_SERIAL_COMMAND", "set timeout=99", None),
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("key, value, header", MENU_SETTINGS.values(), ids=MENU_SETTINGS.keys())
@@ -615,9 +643,11 @@ def test_the_serial_command_with_a_terminal(tmp_path, capsys):
     default = make_root(tmp_path / "d2", "6.1.0-10-amd64")
     grub_file(default, "GRUB_TERMINAL=serial\nGRUB_SERIAL_COMMAND='serial --unit=1 --speed=9600'\n")
     commands = grub_commands(config.render(context(tmp_path, default), config.read_settings(default)))
-    assert [w for w, block in commands if block is None][len(HEADER):] == [
-        ["serial", "--unit=1", "--speed=9600"], ["terminal_input", "serial"], ["terminal_output", "serial"]
-    ]  # fmt: skip
+    assert [w for w, block in commands if block is None][len(HEADER) :] == [
+        ["serial", "--unit=1", "--speed=9600"],
+        ["terminal_input", "serial"],
+        ["terminal_output", "serial"],
+    ]
     assert capsys.readouterr().err == ""
 
 
@@ -648,13 +678,20 @@ def test_os_prober_reports_are_text_from_elsewhere(busybox_root, tmp_path, other
     menu = "\n".join(lines) + "\n"
     grub_script_check(menu)
     assert grub_commands(menu) == [
-        (["menuentry", f"Evil' ; set timeout=99 ; ' (on {device})", "--class", "evilx"],
-         [(["insmod", m], None) for m in ("part_msdos", "part_gpt", "fat", "ntfs", "chain")]
-         + [(["search", "--no-floppy", "--fs-uuid", "--set=root", uuid], None), (["chainloader", "+1"], None)]),
-        (["menuentry", f"Good Linux (on {device})", "--class", "gnu-linux"],
-         [(["search", "--no-floppy", "--fs-uuid", "--set=root", uuid], None),
-          (["linux", "/boot/vmlinuz", "root=/dev/sda2", "quiet", "x=a b"], None), (["initrd", "/boot/initrd.img"], None)]),
-    ]  # fmt: skip
+        (
+            ["menuentry", f"Evil' ; set timeout=99 ; ' (on {device})", "--class", "evilx"],
+            [(["insmod", m], None) for m in ("part_msdos", "part_gpt", "fat", "ntfs", "chain")]
+            + [(["search", "--no-floppy", "--fs-uuid", "--set=root", uuid], None), (["chainloader", "+1"], None)],
+        ),
+        (
+            ["menuentry", f"Good Linux (on {device})", "--class", "gnu-linux"],
+            [
+                (["search", "--no-floppy", "--fs-uuid", "--set=root", uuid], None),
+                (["linux", "/boot/vmlinuz", "root=/dev/sda2", "quiet", "x=a b"], None),
+                (["initrd", "/boot/initrd.img"], None),
+            ],
+        ),
+    ]
     warnings = capsys.readouterr().err.splitlines()
     assert len(warnings) == 2 and all(
         w.startswith(f"ash: warning: the system os-prober found on {device} (") for w in warnings
@@ -710,8 +747,8 @@ def test_a_hostile_snapshot_changes_only_its_own_entry(system):
         "run", "2", "sh", "-c", 'printf "%s" "$1" > /etc/default/grub', "sh", HOSTILE_GRUB
     )  # rewrites the menu
     assert out.stderr.splitlines() == [
-        "ash: warning: snapshot 2: GRUB_CMDLINE_LINUX is left out of its menu entry: it has ';' outside quotes, which GRUB "
-        "reads as the end of a command, not as part of an argument"
+        "ash: warning: snapshot 2: GRUB_CMDLINE_LINUX is left out of its menu entry: it has ';' outside quotes, "
+        "which GRUB reads as the end of a command, not as part of an argument"
     ]
     menu = cfg.read_text()
     grub_script_check(menu)
@@ -720,12 +757,25 @@ def test_a_hostile_snapshot_changes_only_its_own_entry(system):
     sub = f"{system.sysroot.name}/.snapshots/rootfs/snapshot-2"
     assert entry(after, "snapshot 2") == (
         ["menuentry", "snapshot 2 - '}", "--class", "gnu-linux"],
-        [(["linux", f"/{sub}/boot/vmlinuz-6.1.0-9-amd64", f"root=UUID={uuid}", f"rootflags=subvol={sub}", "ro",
-           "ash.x=a;b }", "splash"], None),
-         (["initrd", f"/{sub}/boot/initrd.img-6.1.0-9-amd64"], None)],
-    )  # fmt: skip
+        [
+            (
+                [
+                    "linux",
+                    f"/{sub}/boot/vmlinuz-6.1.0-9-amd64",
+                    f"root=UUID={uuid}",
+                    f"rootflags=subvol={sub}",
+                    "ro",
+                    "ash.x=a;b }",
+                    "splash",
+                ],
+                None,
+            ),
+            (["initrd", f"/{sub}/boot/initrd.img-6.1.0-9-amd64"], None),
+        ],
+    )
     [node] = [n for n in system.tree_json()["tree"] if n["id"] == 2]  # a clone of 0 is a root of the tree
-    assert node["description"] == HOSTILE_DESCRIPTION, "the tree keeps the whole description"
+    whole = HOSTILE_DESCRIPTION.replace("\udce9", "\\xe9")  # ash records bytes that are not UTF-8 escaped
+    assert node["description"] == whole, "the tree keeps the whole description"
 
     out = system("deploy", "2")  # now it is deployed: its menu settings are the menu's, and it boots
     assert out.stderr.splitlines()[0].startswith("ash: warning: snapshot 2: GRUB_CMDLINE_LINUX is left out")
@@ -740,8 +790,15 @@ def test_a_hostile_snapshot_changes_only_its_own_entry(system):
     default = commands[[w[0] for w, _ in commands].index("menuentry")]
     assert "--id" in default[0] and default[0][default[0].index("--id") + 1] == "ash-default"
     dep = f"{system.sysroot.name}/.snapshots/deploy/2-2"
-    assert default[1][0][0] == ["linux", f"/{dep}/boot/vmlinuz-6.1.0-9-amd64", f"root=UUID={uuid}",
-                                f"rootflags=subvol={dep}", "ro", "ash.x=a;b }", "splash"]  # fmt: skip
+    assert default[1][0][0] == [
+        "linux",
+        f"/{dep}/boot/vmlinuz-6.1.0-9-amd64",
+        f"root=UUID={uuid}",
+        f"rootflags=subvol={dep}",
+        "ro",
+        "ash.x=a;b }",
+        "splash",
+    ]
 
 
 # -- the menu is checked before it replaces the old one ---------------------------------------------
@@ -763,8 +820,11 @@ def checked_context(tmp_path: Path) -> tuple[DeployContext, str]:
 #: Menus ash's own check refuses, made from a good one: (what to replace, with what, why).
 BROKEN_MENUS = {
     "a command after the entries": ("# other systems", "set timeout=99", "line 28: 'set' after the menu entries"),
-    "a command in an entry": ("\tinitrd /@.snapshots/deploy/2-5", "\tset default=1\n\tinitrd /@.snapshots/deploy/2-5",
-                              "line 15: 'set' in a menu entry"),
+    "a command in an entry": (
+        "\tinitrd /@.snapshots/deploy/2-5",
+        "\tset default=1\n\tinitrd /@.snapshots/deploy/2-5",
+        "line 15: 'set' in a menu entry",
+    ),
     "a second default": ("set default=0", "set default=0\nset default=0", "line 5: a second 'set default'"),
     "another default": ("set default=0", "set default=1", "line 4: 'set default=1' is not a setting ash writes"),
     "a separator": ("insmod btrfs", "insmod btrfs; set timeout=99", "line 7: not words ash writes"),
@@ -778,11 +838,17 @@ BROKEN_MENUS = {
     "an open block": ("# other systems", "# other systems\nsubmenu x {", "a block is not closed at the end"),
     "an extra brace": ("# other systems", "}", "line 28: a '}' that closes nothing"),
     "an empty block": ("# other systems", "menuentry x {\n}", "line 29: an empty block (a GRUB syntax error)"),
-    "the default is not first": ("menuentry 'Test OS 1, snapshot 2'", "menuentry 'Other' {\n\tchainloader +1\n}\nmenuentry 'Test OS 1, snapshot 2'",
-                                 "the first menu entry is not the default deployment's (--id ash-default)"),
-    "the default boots another root": ("rootflags=subvol=@.snapshots/deploy/2-5 ", "rootflags=subvol=@.snapshots/deploy/1-4 ",
-                                       "the default entry does not boot @.snapshots/deploy/2-5"),
-}  # fmt: skip
+    "the default is not first": (
+        "menuentry 'Test OS 1, snapshot 2'",
+        "menuentry 'Other' {\n\tchainloader +1\n}\nmenuentry 'Test OS 1, snapshot 2'",
+        "the first menu entry is not the default deployment's (--id ash-default)",
+    ),
+    "the default boots another root": (
+        "rootflags=subvol=@.snapshots/deploy/2-5 ",
+        "rootflags=subvol=@.snapshots/deploy/1-4 ",
+        "the default entry does not boot @.snapshots/deploy/2-5",
+    ),
+}
 
 
 @pytest.mark.parametrize("old, new, why", BROKEN_MENUS.values(), ids=BROKEN_MENUS.keys())
@@ -811,11 +877,18 @@ def test_a_menu_that_fails_its_check_is_not_written(tmp_path, monkeypatch):
     cfg.write_text("the old menu\n")
     real = config.render
     for broken, why in [
-        (lambda *a: real(*a).replace("insmod btrfs", "insmod 'x" + "x" * 8200 + "'"), "ash-grub's check: line 7: longer than 4096 bytes"),
+        (
+            lambda *a: real(*a).replace("insmod btrfs", "insmod 'x" + "x" * 8200 + "'"),
+            "ash-grub's check: line 7: longer than 4096 bytes",
+        ),
         (lambda *a: real(*a) + "menuentry x {\n}\n", "ash-grub's check: line 29: an empty block (a GRUB syntax error)"),
-        (lambda *a: real(*a).replace("menuentry 'Test OS 1, snapshot 2'", "menuentry 'a' {\n\tlinux /k\n}\nmenuentry 'Test OS 1, snapshot 2'"),
-         "ash-grub's check: the first menu entry is not the default deployment's (--id ash-default)"),
-    ]:  # fmt: skip
+        (
+            lambda *a: real(*a).replace(
+                "menuentry 'Test OS 1, snapshot 2'", "menuentry 'a' {\n\tlinux /k\n}\nmenuentry 'Test OS 1, snapshot 2'"
+            ),
+            "ash-grub's check: the first menu entry is not the default deployment's (--id ash-default)",
+        ),
+    ]:
         monkeypatch.setattr(config, "render", broken)
         with pytest.raises(AshError) as error:
             plugin.ash_bootloader_update(ctx)
@@ -827,7 +900,8 @@ def test_a_menu_that_fails_its_check_is_not_written(tmp_path, monkeypatch):
         plugin.ash_bootloader_update(ctx)
     assert (
         error.value.message
-        == "the new boot menu does not pass grub-script-check (the host's): Syntax error at line 28; grub.cfg is left as it was"
+        == "the new boot menu does not pass grub-script-check (the host's): Syntax error at line 28;"
+        " grub.cfg is left as it was"
     )
     assert cfg.read_text() == "the old menu\n"
     monkeypatch.undo()
@@ -853,7 +927,8 @@ def test_the_deployed_snapshots_grub_script_check_is_used(system):
         "1",
         "sh",
         "-c",
-        f"mkdir -p /usr/bin && printf '%s' '{FAKE_CHECK}' > /usr/bin/grub-script-check && chmod 755 /usr/bin/grub-script-check",
+        f"mkdir -p /usr/bin && printf '%s' '{FAKE_CHECK}' > /usr/bin/grub-script-check"
+        " && chmod 755 /usr/bin/grub-script-check",
     )
     system("deploy", "1")
     cfg = system.store / "boot/grub/grub.cfg"
@@ -865,7 +940,8 @@ def test_the_deployed_snapshots_grub_script_check_is_used(system):
     out = system("deploy", "2", check=False)
     assert out.returncode == 1
     assert out.stderr.splitlines() == [
-        "ash: error: the new boot menu does not pass grub-script-check (snapshot 2's): Syntax error at line 3; grub.cfg is left as it was"
+        "ash: error: the new boot menu does not pass grub-script-check (snapshot 2's): Syntax error at line 3;"
+        " grub.cfg is left as it was"
     ]
     assert cfg.read_text() == before and (system.store / "ash/deploy.json").read_text() == state
     assert sorted(p.name for p in (system.store / "deploy").iterdir()) == ["1-1"]
@@ -881,5 +957,6 @@ def test_a_snapshot_whose_subvolume_path_grub_cannot_take_is_left_out(tmp_path, 
     verify.structure(menu, ctx)
     assert "# snapshot 0: left out, the path of its kernel or subvolume: it has the character U+000A\n" in menu
     assert capsys.readouterr().err == (
-        "ash: warning: snapshot 0 is left out of the boot menu: the path of its kernel or subvolume: it has the character U+000A\n"
+        "ash: warning: snapshot 0 is left out of the boot menu: the path of its kernel or subvolume:"
+        " it has the character U+000A\n"
     )

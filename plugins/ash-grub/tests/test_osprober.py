@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 from ash_grub import osprober
+from ash_testing.require import require, require_root_tools
 
 from ashcore.api import BootTarget, DeployContext
 from ashcore.install.disks import Guard
-from ashcore.testing import require, require_root_tools
 
 pytestmark = pytest.mark.root
 
@@ -42,7 +42,9 @@ def deployment(busybox_root, os_prober_deb, tmp_path) -> Path:
     """A busybox root (every applet, as os-prober's scripts need many) with os-prober unpacked in it."""
     root = tmp_path / "deployment"
     subprocess.run(["cp", "-a", busybox_root, root], check=True)
-    for applet in subprocess.run([root / "bin/busybox", "--list"], check=True, capture_output=True, text=True).stdout.split():
+    for applet in subprocess.run(
+        [root / "bin/busybox", "--list"], check=True, capture_output=True, text=True
+    ).stdout.split():
         if not (root / "bin" / applet).exists():
             (root / "bin" / applet).symlink_to("busybox")
     subprocess.run(["dpkg-deb", "-x", os_prober_deb, root], check=True)
@@ -58,9 +60,15 @@ def other_disk(tmp_path):
     image, other = tmp_path / "disk.img", tmp_path / "other"
     with open(image, "wb") as f:
         f.truncate(64 << 20)
-    subprocess.run(["sfdisk", "--quiet", image], input="label: dos\nstart=2048, size=32MiB\nsize=16MiB\n", text=True, check=True)
-    for rel, text in {"etc/os-release": 'NAME="Other"\nPRETTY_NAME="Other Linux 12"\n', "lib64/ld-linux-x86-64.so.2": "",
-                      "boot/vmlinuz-6.1.0-other": "k", "boot/initrd.img-6.1.0-other": "i"}.items():  # fmt: skip
+    subprocess.run(
+        ["sfdisk", "--quiet", image], input="label: dos\nstart=2048, size=32MiB\nsize=16MiB\n", text=True, check=True
+    )
+    for rel, text in {
+        "etc/os-release": 'NAME="Other"\nPRETTY_NAME="Other Linux 12"\n',
+        "lib64/ld-linux-x86-64.so.2": "",
+        "boot/vmlinuz-6.1.0-other": "k",
+        "boot/initrd.img-6.1.0-other": "i",
+    }.items():
         (other / rel).parent.mkdir(parents=True, exist_ok=True)
         (other / rel).write_text(text)
     with Guard() as guard:
@@ -71,8 +79,13 @@ def other_disk(tmp_path):
 
 def test_os_prober_finds_the_other_linux_through_read_only_partitions(deployment, other_disk, tmp_path):
     disk, linux, empty = other_disk
-    ctx = DeployContext(sysroot=tmp_path, store=tmp_path / ".snapshots", snapshot=1, deployment=deployment,
-                        default=BootTarget(1, deployment, "@.snapshots/deploy/1-1", ""))  # fmt: skip
+    ctx = DeployContext(
+        sysroot=tmp_path,
+        store=tmp_path / ".snapshots",
+        snapshot=1,
+        deployment=deployment,
+        default=BootTarget(1, deployment, "@.snapshots/deploy/1-1", ""),
+    )
     probed = [d.path for d in osprober.partitions(ctx)]
     assert linux in probed and empty not in probed, "only partitions with a filesystem are given to os-prober"
     uuid = osprober.uuid_of(str(linux))
