@@ -15,11 +15,11 @@ def test_force_sync_into_a_child_without_indexes_takes_the_parents_versions(debi
     debian("install", "1", "fooapp")  # 1 fetches the indexes: fooapp 1.0
     debian("ubranch", "1", "0")  # 2: a copy of the base, which never fetched an index, under 1
     repo.publish_version_2()  # the archive moves on; 1 does not see it
-    del repo.requests[:]
+    repo.server.requests.clear()
     out = debian("force-sync", "1")
     assert "force-sync: done in 2" in out.stdout
     assert versions(debian, 2)["fooapp"] == "1.0" and versions(debian, 2)["libfoo"] == "1.0"
-    assert not [path for _, path in repo.requests if path.endswith(("Release", "Packages"))], "no index was fetched"
+    assert not [r for r in repo.server.requests if r.path.endswith(("Release", "Packages"))], "no index was fetched"
 
 
 def test_force_sync_says_what_to_run_when_the_parents_version_is_gone(debian, repo):
