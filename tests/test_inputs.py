@@ -9,6 +9,7 @@ import subprocess
 
 import pytest
 from ash_testing.cli import ASH
+from ash_testing.mounts import chrooted
 
 CONTROL = "\x1b]0;pwned\x07\x1b[2Jclear"
 
@@ -146,3 +147,15 @@ def test_a_store_copied_onto_another_filesystem(store, tmp_path):
         assert [s["id"] for s in tree["snapshots"]] == [0], "the failed clone left no entry"
     finally:
         subprocess.run(["umount", copy], check=True)
+
+
+def test_a_chroot_of_a_chroot_fails_in_one_line_and_leaves_nothing(store, tmp_path):
+    """``--chroot run`` from a chroot whose root is no mount point: the sandbox cannot be built."""
+    store("clone", "0")
+    newroot = tmp_path / "plain"
+    newroot.mkdir()
+    argv = chrooted(newroot, store.argv("--chroot", "run", "1", "true"), root_is_mount_point=False)
+    proc = subprocess.run(argv, capture_output=True, text=True)
+    assert proc.returncode == 126 and "Traceback" not in proc.stderr, proc.stderr
+    assert "ash: cannot prepare the chroot: mount /: Invalid argument (is ash itself in a chroot?)" in proc.stderr
+    assert not list((store.store / "rootfs").glob(".*")), "no working copy was left"

@@ -7,12 +7,11 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from ash_testing.mounts import mounts_under
+from ash_testing.mounts import chrooted, mounts_under
 from ash_testing.snapshots import digest
 
 from ashcore.fs import btrfs
@@ -204,42 +203,13 @@ def test_refuses_without_root(store):
     assert out.stderr.splitlines()[0] == "ash: error: this command changes the system and needs root"
 
 
-CHROOTED = """
-import ctypes, os, sys
-libc = ctypes.CDLL(None, use_errno=True)
-assert libc.unshare(0x00020000 | 0x20000000) == 0          # private mount and PID namespaces
-assert libc.mount(None, b"/", None, (1 << 14) | (1 << 18), None) == 0
-if os.fork():
-    os._exit(os.waitstatus_to_exitcode(os.wait()[1]))
-# PID 1 of the new namespace: stays at the real root, like init, and chroots a child.
-new = sys.argv[1]
-assert libc.mount(b"tmpfs", new.encode(), b"tmpfs", 0, None) == 0
-for d in os.listdir("/"):  # every top-level directory, wherever the checkout and venv live
-    if os.path.islink("/" + d):
-        os.symlink(os.readlink("/" + d), new + "/" + d)
-    elif d not in ("proc", "sys") and os.path.isdir("/" + d):
-        os.makedirs(new + "/" + d, exist_ok=True)
-        assert libc.mount(("/" + d).encode(), (new + "/" + d).encode(), None, 4096 | 16384, None) == 0
-os.makedirs(new + "/proc")
-assert libc.mount(b"proc", (new + "/proc").encode(), b"proc", 0, None) == 0
-child = os.fork()
-if child == 0:
-    os.chroot(new)
-    os.chdir("/")
-    os.execv(sys.argv[2], sys.argv[2:])
-os._exit(os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]))
-"""
-
-
 def test_refuses_inside_a_chroot_unless_told(store, tmp_path):
     store("clone", "0")
     newroot = tmp_path / "newroot"
     newroot.mkdir()
 
     def in_chroot(*args):
-        return subprocess.run(
-            [sys.executable, "-c", CHROOTED, newroot, *store.argv(*args)], capture_output=True, text=True
-        )
+        return subprocess.run(chrooted(newroot, store.argv(*args)), capture_output=True, text=True)
 
     refused = in_chroot("clone", "0")
     assert refused.returncode == 1, refused.stderr

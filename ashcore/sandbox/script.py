@@ -418,7 +418,7 @@ def init_process(spec):
         root_fd = enter_root(spec["root"], mounts)
         drop_capabilities()
     except OSError as exc:
-        print(f"ash: cannot prepare the chroot: {exc}", file=sys.stderr)
+        print(f"ash: cannot prepare the chroot: {exc.strerror or exc}", file=sys.stderr)
         os._exit(126)
     me = os.getpid()
     child = os.fork()
@@ -436,8 +436,12 @@ def main():
     spec = json.loads(sys.argv[1])
     for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGTSTP, signal.SIGTTOU, signal.SIGTTIN):
         signal.signal(sig, signal.SIG_IGN)  # the terminal's signals are for the command, not for us
-    _check(libc.unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC), "unshare")
-    mount(None, "/", None, MS_REC | MS_PRIVATE)
+    try:
+        _check(libc.unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC), "unshare")
+        mount(None, "/", None, MS_REC | MS_PRIVATE)
+    except OSError as exc:  # e.g. ash itself chrooted into a directory that is no mount point
+        print(f"ash: cannot prepare the chroot: {exc.strerror or exc} (is ash itself in a chroot?)", file=sys.stderr)
+        sys.exit(126)
     pid = os.fork()
     if pid == 0:
         init_process(spec)
