@@ -84,11 +84,12 @@ def test_new_starts_from_base(store):
 
 
 def test_a_description_is_kept_whole_whatever_it_holds(store):
-    """``ash desc`` takes any argument, bytes that are not UTF-8 too (they reach ash as surrogates),
-    and the tree keeps the text whole; the store lock, which records the command line, takes it too."""
+    """``ash desc`` takes any argument, bytes that are not UTF-8 too (they reach ash as surrogates,
+    and are recorded escaped), and the tree keeps the text whole, control characters and all; the
+    store lock, which records the command line, takes it too."""
     text = "caf\udce9 \x1b[2J 'x' $y\n}\nsecond line"
     assert store("desc", "0", text).returncode == 0
-    assert store.tree_json()["tree"][0]["description"] == text
+    assert store.tree_json()["tree"][0]["description"] == text.replace("\udce9", "\\xe9")
 
 
 def test_del_removes_descendants_and_asks(store):
