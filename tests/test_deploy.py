@@ -8,95 +8,14 @@ entry's kernel, initramfs and ``rootflags=subvol=`` must all exist on the filesy
 from __future__ import annotations
 
 import json
-import re
 import shutil
-import subprocess
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
-from pathlib import Path
 
 import pytest
-from ash_testing.cli import Ash
+from ash_testing.deploys import KERNEL, booted_view, deploy_state, deployments, fs_uuid, grub_default, store_digest
 from ash_testing.plugins import TPM, env_with, make_plugin, pip_install
 from ash_testing.snapshots import digest
 
 from ashcore.fs import btrfs
-from ashcore.fs.files import in_root
-
-KERNEL = "6.1.0-9-amd64"
-
-
-@pytest.fixture(scope="session")
-def bootable_root(busybox_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The busybox root with what a bootable snapshot has: a kernel and initramfs in /boot (dummy
-    files: nothing boots them here), /etc/default/grub, and state under /var."""
-    root = tmp_path_factory.mktemp("bootable") / "root"
-    shutil.copytree(busybox_root, root, symlinks=True)
-    (root / "boot").mkdir()
-    for name in (f"vmlinuz-{KERNEL}", f"initrd.img-{KERNEL}", "vmlinuz-5.10.0-1-amd64", "initrd.img-5.10.0-1-amd64"):
-        (root / "boot" / name).write_text(name)
-    (root / "etc/default").mkdir()
-    (root / "etc/default/grub").write_text('GRUB_TIMEOUT=3\nGRUB_CMDLINE_LINUX="console=ttyS0,115200"\n')
-    (root / "var/log").mkdir()
-    (root / "var/log/base.log").write_text("from the snapshot\n")
-    return root
-
-
-@pytest.fixture
-def system(sysroot: Path, bootable_root: Path) -> Ash:
-    """A store on a sysroot laid out like an installed system: shared ``home`` and ``var`` subvolumes."""
-    for name in ("home", "var"):
-        btrfs.create(sysroot / name)
-    ash = Ash(sysroot)
-    ash("init", "--from", bootable_root)
-    return ash
-
-
-def fs_top(ash: Ash) -> Path:
-    """The mount point of the top of the filesystem (the test fixture's btrfs mount)."""
-    return ash.sysroot.parent
-
-
-def grub_default(ash: Ash) -> tuple[int, str]:
-    """What GRUB boots by default with the generated grub.cfg: (snapshot, deployment id).
-
-    Checks that the kernel, the initramfs and the root subvolume of that entry exist.
-    """
-    cfg = (ash.store / "boot/grub/grub.cfg").read_text()
-    default = int(re.search(r"^set default=(\d+)$", cfg, re.M).group(1))
-    top_level = re.findall(r"^menuentry .*?\{\n(.*?)^\}", cfg, re.M | re.S)
-    body = top_level[default]
-    kernel = re.search(r"^\s*linux (\S+) (.*)$", body, re.M)
-    initrd = re.search(r"^\s*initrd (\S+)$", body, re.M).group(1)
-    subvol = re.search(r"rootflags=subvol=(\S+)", kernel.group(2)).group(1)
-    top = fs_top(ash)
-    for path in (kernel.group(1), initrd):
-        assert (top / path.lstrip("/")).is_file(), f"GRUB would not find {path}"
-    root = top / subvol
-    assert btrfs.is_subvolume(root), f"GRUB would boot the missing subvolume {subvol}"
-    assert f"root=UUID={fs_uuid(ash)} " in kernel.group(2)
-    return int(in_root(root, "usr/lib/ash/snapshot").read_text()), root.name
-
-
-def fs_uuid(ash: Ash) -> str:
-    from ashcore.fs.btrfs import fs_uuid as uuid_of
-
-    return uuid_of(ash.store)
-
-
-def store_digest(ash: Ash) -> dict[str, str]:
-    """The store's contents, but for the lock file (every run writes its pid there)."""
-    found = digest(ash.store)
-    found.pop("ash/lock", None)
-    return found
-
-
-def deploy_state(ash: Ash) -> dict:
-    return json.loads((ash.store / "ash/deploy.json").read_text())
-
-
-def deployments(ash: Ash) -> list[str]:
-    return sorted(p.name for p in (ash.store / "deploy").iterdir())
 
 
 def test_deploy_makes_a_deployment_and_the_menu(system):
@@ -414,25 +333,6 @@ def test_power_cut_during_rollback(system, point):
 
 
 # -- the running system ----------------------------------------------------------------------------
-
-
-@contextmanager
-def booted_view(system: Ash, deployment: str) -> Iterator[Ash]:
-    """ash on a sysroot laid out like the booted ``deployment``: the deployment with the store, /home
-    and /var mounted where its fstab puts them (bind mounts, undone at the end)."""
-    view = system.sysroot.parent / f"booted-{system.sysroot.name}"
-    view.mkdir()
-    with ExitStack() as stack:
-        stack.callback(view.rmdir)
-        for source, target in (
-            (system.store / "deploy" / deployment, view),
-            (system.store, view / ".snapshots"),
-            (system.sysroot / "home", view / "home"),
-            (system.sysroot / "var", view / "var"),
-        ):
-            subprocess.run(["mount", "--bind", source, target], check=True)
-            stack.callback(subprocess.run, ["umount", target], check=True)
-        yield Ash(view)
 
 
 @pytest.fixture

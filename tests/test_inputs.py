@@ -8,7 +8,7 @@ import os
 import subprocess
 
 import pytest
-from ash_testing.cli import ASH
+from ash_testing.cli import ASH, run_bytes
 from ash_testing.mounts import chrooted
 
 CONTROL = "\x1b]0;pwned\x07\x1b[2Jclear"
@@ -18,12 +18,6 @@ def one_error(proc, code: int = 1) -> str:
     errors = [line for line in proc.stderr.splitlines() if line.startswith("ash: error:")]
     assert proc.returncode == code and len(errors) == 1 and "Traceback" not in proc.stderr, proc.stderr
     return errors[0]
-
-
-def run_bytes(store, *args: bytes, **kwargs) -> subprocess.CompletedProcess[bytes]:
-    """The CLI with arguments given as bytes, as a shell passes them."""
-    argv = [*map(os.fsencode, ASH), b"--sysroot", os.fsencode(store.sysroot), *args]
-    return subprocess.run(argv, capture_output=True, stdin=subprocess.DEVNULL, **kwargs)
 
 
 def test_arguments_that_are_not_utf8_are_recorded_escaped_and_passed_verbatim(store):

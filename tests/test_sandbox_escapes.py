@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from ash_testing.cli import Ash
+from ash_testing.mounts import block_device_of
 from ash_testing.require import require, require_root_tools
 from ash_testing.snapshots import digest
 
@@ -59,23 +60,6 @@ def inside(box: Ash, script: str, sid: int = 1) -> str:
     """Run ``script`` as root in snapshot ``sid`` (``ash run``); its stdout and stderr."""
     out = box("run", str(sid), "sh", "-c", script, check=False)
     return out.stdout + out.stderr
-
-
-def block_device_of(path: Path) -> tuple[str, int, int, Path]:
-    """The block device (name, major, minor) of the filesystem ``path`` is on, and where that is
-    mounted on the host, from mountinfo."""
-    best = None
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            fields = line.split()
-            point, source = fields[4], fields[fields.index("-") + 2]
-            if (os.fspath(path) + "/").startswith(point.rstrip("/") + "/") and (
-                best is None or len(point) > len(best[0])
-            ):
-                best = (point, source)
-    assert best is not None and best[1].startswith("/dev/"), best
-    st = os.stat(best[1])
-    return best[1], os.major(st.st_rdev), os.minor(st.st_rdev), Path(best[0])
 
 
 def file_handle(path: Path) -> tuple[int, str]:

@@ -7,10 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from ashcore.fs import btrfs
-from ashcore.store.store import Store
-from ashcore.store.tree import Snapshot
+from ash_testing.snapshots import populate
 
 SNAPSHOTS = 60
 
@@ -19,14 +16,7 @@ SNAPSHOTS = 60
 def big(store):
     """A store with chains and branches of 60 snapshots, each with its own description (the tree
     file written with ash's own code, the snapshots made with the btrfs ioctl, for speed)."""
-    tree = Store(store.sysroot).read_tree()[0]
-    for sid in range(1, SNAPSHOTS + 1):
-        parent = sid - 1 if sid % 3 else None
-        btrfs.snapshot(store.snapshot(0), store.snapshot(sid), readonly=True)
-        transid = btrfs.content_transid(store.snapshot(sid))
-        tree.add(Snapshot(id=sid, parent=parent, description=f"snapshot number {sid}", transid=transid))
-    tree.next_id = SNAPSHOTS + 1
-    Store(store.sysroot).save(tree)
+    populate(store, SNAPSHOTS)
     return store
 
 

@@ -80,3 +80,9 @@ class Ash:
 def error_lines(proc: subprocess.CompletedProcess[str]) -> list[str]:
     """The ``ash: error:`` lines of a run's stderr."""
     return [line for line in proc.stderr.splitlines() if line.startswith("ash: error:")]
+
+
+def run_bytes(store: Ash, *args: bytes, **kwargs) -> subprocess.CompletedProcess[bytes]:
+    """The CLI with arguments given as bytes, as a shell passes them."""
+    argv = [*map(os.fsencode, ASH), b"--sysroot", os.fsencode(store.sysroot), *args]
+    return subprocess.run(argv, capture_output=True, stdin=subprocess.DEVNULL, **kwargs)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -14,7 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from ashcore.fs import btrfs
+
+from . import campaign as _campaign
 from .cli import Ash
+from .deploys import KERNEL
 from .http import Server
 from .mounts import mounts_under
 from .require import require, require_root_tools
@@ -91,6 +96,33 @@ def store(ash: Ash, busybox_root: Path) -> Ash:
     return ash
 
 
+@pytest.fixture(scope="session")
+def bootable_root(busybox_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The busybox root with what a bootable snapshot has: a kernel and initramfs in /boot (dummy
+    files: nothing boots them here), /etc/default/grub, and state under /var."""
+    root = tmp_path_factory.mktemp("bootable") / "root"
+    shutil.copytree(busybox_root, root, symlinks=True)
+    (root / "boot").mkdir()
+    for name in (f"vmlinuz-{KERNEL}", f"initrd.img-{KERNEL}", "vmlinuz-5.10.0-1-amd64", "initrd.img-5.10.0-1-amd64"):
+        (root / "boot" / name).write_text(name)
+    (root / "etc/default").mkdir()
+    (root / "etc/default/grub").write_text('GRUB_TIMEOUT=3\nGRUB_CMDLINE_LINUX="console=ttyS0,115200"\n')
+    (root / "var/log").mkdir()
+    (root / "var/log/base.log").write_text("from the snapshot\n")
+    return root
+
+
+@pytest.fixture
+def system(sysroot: Path, bootable_root: Path) -> Ash:
+    """A store of :func:`bootable_root` on a sysroot laid out like an installed system: shared ``home``
+    and ``var`` subvolumes (deploys write the menu with ash-grub)."""
+    for name in ("home", "var"):
+        btrfs.create(sysroot / name)
+    ash = Ash(sysroot)
+    ash("init", "--from", bootable_root)
+    return ash
+
+
 @pytest.fixture
 def plugin_site(tmp_path: Path) -> Path:
     """A directory on the tested ash's ``PYTHONPATH`` for plugins installed by the test."""
@@ -113,3 +145,15 @@ def http_server() -> Iterator[Callable[[Path], Server]]:
     yield serve
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def campaign() -> Callable[[str], _campaign.Campaign]:
+    """``campaign(name)``: one class of the reliability campaign (:mod:`~ash_testing.campaign`), its
+    cases counted into the table printed at the end of the run."""
+    return _campaign.Campaign
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """The reliability campaign's table, when any of its classes ran (in the normal output)."""
+    _campaign.report(terminalreporter.write_line, terminalreporter.write_sep)

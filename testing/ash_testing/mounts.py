@@ -20,6 +20,23 @@ def mounts_under(path: Path) -> list[str]:
     return found
 
 
+def block_device_of(path: Path) -> tuple[str, int, int, Path]:
+    """The block device (name, major, minor) of the filesystem ``path`` is on, and where that is
+    mounted on the host, from mountinfo."""
+    best = None
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            point, source = fields[4], fields[fields.index("-") + 2]
+            if (os.fspath(path) + "/").startswith(point.rstrip("/") + "/") and (
+                best is None or len(point) > len(best[0])
+            ):
+                best = (point, source)
+    assert best is not None and best[1].startswith("/dev/"), best
+    st = os.stat(best[1])
+    return best[1], os.major(st.st_rdev), os.minor(st.st_rdev), Path(best[0])
+
+
 _CHROOTED = """
 import ctypes, os, sys
 libc = ctypes.CDLL(None, use_errno=True)
