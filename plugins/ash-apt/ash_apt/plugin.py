@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import stat
 from collections.abc import Collection, Sequence
 from itertools import pairwise, takewhile
 from pathlib import Path
@@ -185,11 +186,18 @@ def ash_chroot_enter(chroot: Chroot) -> None:
         f.write(POLICY)
 
     def remove() -> None:  # unless the command put a policy of its own there meanwhile
+        # Found again as the snapshot sees it now: the command may have replaced /usr/sbin (or /usr)
+        # with a link to a host directory, through which the path found before would lead. The file
+        # itself is opened without following a link: only ash's own regular file is removed.
+        now = in_root(chroot.root, POLICY_RC_D.rpartition("/")[0]) / POLICY_RC_D.rpartition("/")[2]
         try:
-            if policy.read_text() == POLICY:
-                policy.unlink()
-        except (FileNotFoundError, IsADirectoryError, UnicodeDecodeError):
-            pass
+            fd = os.open(now, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:  # gone, a link, or not ours to read
+            return
+        with os.fdopen(fd, "rb") as f:
+            ours = stat.S_ISREG(os.fstat(f.fileno()).st_mode) and f.read(len(POLICY) + 1) == POLICY.encode()
+        if ours:
+            now.unlink()
 
     chroot.on_exit(remove)
 

@@ -187,8 +187,8 @@ def shared_cache(chroot: Chroot) -> Path:
     """The host directory that serves as the snapshot's package cache: ``<sysroot>/<CacheDir>``, shared
     by every snapshot so that nothing is downloaded twice and no snapshot keeps package files. A root
     outside a store keeps its own cache."""
-    cache = options(in_root(chroot.root, CONFIG))["CacheDir"]
-    return chroot.sysroot / cache.lstrip("/") if chroot.sysroot else in_root(chroot.root, cache)
+    cache = options(in_root(chroot.root, CONFIG))["CacheDir"]  # the snapshot's words: '..' stops at the sysroot
+    return in_root(chroot.sysroot, cache) if chroot.sysroot else in_root(chroot.root, cache)
 
 
 def bootstrap(target: Path, opts: BootstrapOptions) -> None:
