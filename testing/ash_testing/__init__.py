@@ -11,5 +11,8 @@ point) and the helpers its fixtures are made of. None of it is ever copied onto 
 * :mod:`~ash_testing.http`: package repositories served on 127.0.0.1, recording who asked;
 * :mod:`~ash_testing.mounts`: the mounts a test could leak;
 * :mod:`~ash_testing.plugins`: throwaway plugin distributions, really built and installed;
-* :mod:`~ash_testing.qemu`: booting disk images in QEMU and the guest's report.
+* :mod:`~ash_testing.qemu`: booting disk images in QEMU and the guest's report;
+* :mod:`~ash_testing.grub`: roots with kernels, deploy contexts, and two readings of a GRUB menu;
+* :mod:`~ash_testing.deploys`: what the menu boots, the deploy state, a booted deployment's view;
+* :mod:`~ash_testing.campaign`: the reliability campaign's seeded cases and the table it prints.
 """
