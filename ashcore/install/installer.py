@@ -26,10 +26,10 @@ from pathlib import Path
 import attrs
 
 from ..boot import deploy, menu
-from ..console import error_message
+from ..console import error_message, size_text, warn
 from ..errors import AshError, UsageError
 from ..fs import btrfs, fstab
-from ..fs.files import copy_into
+from ..fs.files import copy_into, free_bytes
 from ..hooks.records import BootstrapOptions, Firmware
 from ..ops import snapshots
 from ..ops.system import System
@@ -40,6 +40,8 @@ from .disks import BlockDevice, GiB, Guard, check_tools, filesystem_type, partit
 from .selfcopy import install_ash
 
 MIN_SIZE = 3 * GiB
+#: The free space the host needs where a disk image (sparse, up to its size) is made.
+IMAGE_ROOM = 2 * GiB
 _HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 _USER = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -175,6 +177,15 @@ class Image:
                 f"cannot create {path}: there is no directory {path.parent}",
                 hint="create it first or choose another place",
             )
+        free = free_bytes(path.parent)
+        if free < min(size, IMAGE_ROOM):
+            raise AshError(
+                f"only {size_text(free)} are free in {path.parent}, too little for a system"
+                f" (at least {size_text(min(size, IMAGE_ROOM))})",
+                hint="free space there or put the image elsewhere",
+            )
+        if free < size:
+            warn(f"the image may grow to {size_text(size)}, and only {size_text(free)} are free in {path.parent}")
         return cls(path, size, kind)
 
 
