@@ -29,7 +29,7 @@ from ..boot import deploy, menu
 from ..console import error_message, size_text, warn
 from ..errors import AshError, UsageError
 from ..fs import btrfs, fstab
-from ..fs.files import copy_into, free_bytes
+from ..fs.files import copy_into, free_bytes, in_root, write_in
 from ..hooks.records import BootstrapOptions, Firmware
 from ..ops import snapshots
 from ..ops.system import System
@@ -296,20 +296,24 @@ def _configure(system: System, chroot: Chroot, settings: Settings, tree: Tree) -
     root = chroot.root
     if settings.overlay is not None:
         copy_into(settings.overlay, root, replace=True)
+    # The bootstrapped root's links lead within it (in_root, write_in), never to the host's files.
     for point in SUBVOLUMES:
-        (root / point).mkdir(exist_ok=True)
+        in_root(root, point).mkdir(exist_ok=True)
     layout = fstab.Layout.of(system.store.sysroot, system.store.path)
-    (root / "etc/fstab").write_text(fstab.merge(fstab.read(root), layout.snapshot_lines()))
-    (root / "etc/hostname").write_text(f"{settings.hostname}\n")
-    (root / "etc/hosts").write_text(
-        f"127.0.0.1\tlocalhost\n127.0.1.1\t{settings.hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+    write_in(root, "etc/fstab", fstab.merge(fstab.read(root), layout.snapshot_lines()))
+    write_in(root, "etc/hostname", f"{settings.hostname}\n")
+    write_in(
+        root,
+        "etc/hosts",
+        f"127.0.0.1\tlocalhost\n127.0.1.1\t{settings.hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n",
     )
     if settings.timezone:
-        if not (root / "usr/share/zoneinfo" / settings.timezone).is_file():
+        if not in_root(root, f"usr/share/zoneinfo/{settings.timezone}").is_file():
             raise UsageError(f"unknown time zone {settings.timezone!r}", hint="see /usr/share/zoneinfo")
-        (root / "etc/localtime").unlink(missing_ok=True)
-        (root / "etc/localtime").symlink_to(f"/usr/share/zoneinfo/{settings.timezone}")
-        (root / "etc/timezone").write_text(f"{settings.timezone}\n")
+        localtime = in_root(root, "etc") / "localtime"
+        localtime.unlink(missing_ok=True)
+        localtime.symlink_to(f"/usr/share/zoneinfo/{settings.timezone}")
+        write_in(root, "etc/timezone", f"{settings.timezone}\n")
     if settings.root_password:
         _chpasswd(chroot, "root", settings.root_password)
     if settings.user:
@@ -329,7 +333,7 @@ def _chpasswd(chroot: Chroot, user: str, password: str) -> None:
 
 def _add_user(system: System, chroot: Chroot, user: str, password: str) -> None:
     """A user whose home is on the shared ``@home`` (made from ``/etc/skel``), in the sudo group if any."""
-    groups = (chroot.root / "etc/group").read_text()
+    groups = in_root(chroot.root, "etc/group").read_text()
     sudo = ["--groups", "sudo"] if "\nsudo:" in f"\n{groups}" else []
     chroot.run(
         ["useradd", "--no-create-home", "--home-dir", f"/home/{user}", "--shell", "/bin/bash", *sudo, "--", user]
@@ -338,10 +342,10 @@ def _add_user(system: System, chroot: Chroot, user: str, password: str) -> None:
         _chpasswd(chroot, user, password)
     uid, gid = next(
         line.split(":")[2:4]
-        for line in (chroot.root / "etc/passwd").read_text().splitlines()
+        for line in in_root(chroot.root, "etc/passwd").read_text().splitlines()
         if line.split(":")[0] == user
     )
     home = system.store.sysroot / "home" / user
-    run(["cp", "-a", "--no-target-directory", chroot.root / "etc/skel", home])
+    run(["cp", "-a", "--no-target-directory", in_root(chroot.root, "etc/skel"), home])
     run(["chown", "-R", f"{uid}:{gid}", home])
     home.chmod(0o750)
