@@ -85,6 +85,11 @@ OS_HINTS = {
 }
 
 
+def size_text(n: int) -> str:
+    """A size in bytes as people read it: ``12 MiB``, ``1.5 GiB``."""
+    return f"{n / (1 << 30):.1f} GiB" if n >= 1 << 30 else f"{n >> 20} MiB"
+
+
 def log_command(argv: Sequence[str]) -> None:
     """With ``--debug``, show a command line ash runs (or its equivalent)."""
     if debug_enabled():

@@ -56,6 +56,17 @@ def test_run_needs_a_command(store, argv):
     assert not list((store.store / "rootfs").glob(".*")), "no working copy was left"
 
 
+def test_run_takes_the_arguments_the_kernel_takes(store):
+    """Twelve arguments of 100,000 bytes each (1.2 MB): each is within the kernel's limit on one
+    argument (128 KiB) and together within its limit on all, so the command gets them all."""
+    store("clone", "0")
+    args = [chr(ord("a") + i) * 100_000 for i in range(12)]
+    script = 'n=0; for a; do n=$((n + ${#a})); done; echo "$# $n" > /got'
+    proc = store("run", "1", "sh", "-c", script, "sh", *args, check=False)
+    assert proc.returncode == 0, proc.stderr[-500:]
+    assert (store.snapshot(1) / "got").read_text() == "12 1200000\n"
+
+
 def test_del_without_a_terminal_or_with_stdin_closed_asks_nobody(store):
     store("clone", "0")
     closed = subprocess.run(

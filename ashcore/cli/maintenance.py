@@ -12,9 +12,12 @@ from .app import Snap, command, state
 
 @command("tmp", "tmpclear")
 def tmp_cmd() -> None:
-    """Remove working copies left behind by an interrupted ash."""
-    with state().system.changing():
-        pass  # changing() already cleans up and reports what it removed
+    """Remove working copies left behind by an interrupted ash, and wait until their space is free."""
+    from ..fs import btrfs
+
+    s = state()
+    with s.system.changing():  # which cleans up and reports what it removed
+        btrfs.wait_deleted(s.store.path)
 
 
 @command("unlock", "ul")

@@ -17,6 +17,7 @@ from ..process import output, run
 
 _BTRFS_IOC_SUBVOL_GETFLAGS = 0x80089419
 _BTRFS_IOC_SUBVOL_SETFLAGS = 0x4008941A
+_BTRFS_IOC_SYNC = 0x9408  # _IO(0x94, 8): commit, then poke the transaction (and so the cleaner) thread
 _BTRFS_IOC_FS_INFO = 0x8400941F  # _IOR(0x94, 31, struct btrfs_ioctl_fs_info_args), 1024 bytes
 _FSID = slice(16, 32)  # after max_id and num_devices (two u64)
 _BTRFS_IOC_SNAP_CREATE_V2 = 0x50009417  # _IOW(0x94, 23, struct btrfs_ioctl_vol_args_v2), 4096 bytes
@@ -80,6 +81,14 @@ def delete(path: Path) -> None:
             time.sleep(0.1)  # a mount namespace that used it is still being torn down
             continue
         raise AshError(f"cannot delete subvolume {path}: {proc.stderr.strip().splitlines()[-1]}")
+
+
+def wait_deleted(path: Path) -> None:
+    """Wait until btrfs has freed the space of the subvolumes deleted on the filesystem of ``path``
+    (it does so in the background, after ``delete`` returns)."""
+    _ioctl(path, _BTRFS_IOC_SYNC, b"")  # commits, and wakes the cleaner (else it waits up to 30 s)
+    run(["btrfs", "subvolume", "sync", path], capture=True, check=False)  # only ever a wait
+    _ioctl(path, _BTRFS_IOC_SYNC, b"")  # their space is free once the transaction that freed it commits
 
 
 def _nested_subvolumes(path: Path) -> list[Path]:

@@ -26,10 +26,10 @@ from pathlib import Path
 import attrs
 
 from ..boot import deploy, menu
-from ..console import error_message
+from ..console import error_message, size_text, warn
 from ..errors import AshError, UsageError
 from ..fs import btrfs, fstab
-from ..fs.files import copy_into
+from ..fs.files import copy_into, free_bytes, in_root, write_in
 from ..hooks.records import BootstrapOptions, Firmware
 from ..ops import snapshots
 from ..ops.system import System
@@ -40,6 +40,8 @@ from .disks import BlockDevice, GiB, Guard, check_tools, filesystem_type, partit
 from .selfcopy import install_ash
 
 MIN_SIZE = 3 * GiB
+#: The free space the host needs where a disk image (sparse, up to its size) is made.
+IMAGE_ROOM = 2 * GiB
 _HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 _USER = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -175,6 +177,15 @@ class Image:
                 f"cannot create {path}: there is no directory {path.parent}",
                 hint="create it first or choose another place",
             )
+        free = free_bytes(path.parent)
+        if free < min(size, IMAGE_ROOM):
+            raise AshError(
+                f"only {size_text(free)} are free in {path.parent}, too little for a system"
+                f" (at least {size_text(min(size, IMAGE_ROOM))})",
+                hint="free space there or put the image elsewhere",
+            )
+        if free < size:
+            warn(f"the image may grow to {size_text(size)}, and only {size_text(free)} are free in {path.parent}")
         return cls(path, size, kind)
 
 
@@ -285,20 +296,24 @@ def _configure(system: System, chroot: Chroot, settings: Settings, tree: Tree) -
     root = chroot.root
     if settings.overlay is not None:
         copy_into(settings.overlay, root, replace=True)
+    # The bootstrapped root's links lead within it (in_root, write_in), never to the host's files.
     for point in SUBVOLUMES:
-        (root / point).mkdir(exist_ok=True)
+        in_root(root, point).mkdir(exist_ok=True)
     layout = fstab.Layout.of(system.store.sysroot, system.store.path)
-    (root / "etc/fstab").write_text(fstab.merge(fstab.read(root), layout.snapshot_lines()))
-    (root / "etc/hostname").write_text(f"{settings.hostname}\n")
-    (root / "etc/hosts").write_text(
-        f"127.0.0.1\tlocalhost\n127.0.1.1\t{settings.hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+    write_in(root, "etc/fstab", fstab.merge(fstab.read(root), layout.snapshot_lines()))
+    write_in(root, "etc/hostname", f"{settings.hostname}\n")
+    write_in(
+        root,
+        "etc/hosts",
+        f"127.0.0.1\tlocalhost\n127.0.1.1\t{settings.hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n",
     )
     if settings.timezone:
-        if not (root / "usr/share/zoneinfo" / settings.timezone).is_file():
+        if not in_root(root, f"usr/share/zoneinfo/{settings.timezone}").is_file():
             raise UsageError(f"unknown time zone {settings.timezone!r}", hint="see /usr/share/zoneinfo")
-        (root / "etc/localtime").unlink(missing_ok=True)
-        (root / "etc/localtime").symlink_to(f"/usr/share/zoneinfo/{settings.timezone}")
-        (root / "etc/timezone").write_text(f"{settings.timezone}\n")
+        localtime = in_root(root, "etc") / "localtime"
+        localtime.unlink(missing_ok=True)
+        localtime.symlink_to(f"/usr/share/zoneinfo/{settings.timezone}")
+        write_in(root, "etc/timezone", f"{settings.timezone}\n")
     if settings.root_password:
         _chpasswd(chroot, "root", settings.root_password)
     if settings.user:
@@ -318,7 +333,7 @@ def _chpasswd(chroot: Chroot, user: str, password: str) -> None:
 
 def _add_user(system: System, chroot: Chroot, user: str, password: str) -> None:
     """A user whose home is on the shared ``@home`` (made from ``/etc/skel``), in the sudo group if any."""
-    groups = (chroot.root / "etc/group").read_text()
+    groups = in_root(chroot.root, "etc/group").read_text()
     sudo = ["--groups", "sudo"] if "\nsudo:" in f"\n{groups}" else []
     chroot.run(
         ["useradd", "--no-create-home", "--home-dir", f"/home/{user}", "--shell", "/bin/bash", *sudo, "--", user]
@@ -327,10 +342,10 @@ def _add_user(system: System, chroot: Chroot, user: str, password: str) -> None:
         _chpasswd(chroot, user, password)
     uid, gid = next(
         line.split(":")[2:4]
-        for line in (chroot.root / "etc/passwd").read_text().splitlines()
+        for line in in_root(chroot.root, "etc/passwd").read_text().splitlines()
         if line.split(":")[0] == user
     )
     home = system.store.sysroot / "home" / user
-    run(["cp", "-a", "--no-target-directory", chroot.root / "etc/skel", home])
+    run(["cp", "-a", "--no-target-directory", in_root(chroot.root, "etc/skel"), home])
     run(["chown", "-R", f"{uid}:{gid}", home])
     home.chmod(0o750)

@@ -9,6 +9,7 @@ aside. Whatever a crash interrupts, the repair that every later ash run makes (s
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -16,11 +17,11 @@ from typing import TYPE_CHECKING
 
 from ..errors import AshError, UsageError
 from ..fs import btrfs, osrelease
-from ..fs.files import failpoint
+from ..fs.files import failpoint, free_bytes
 from ..process import run
 from ..store.store import Store
 from ..store.tree import BASE, Snapshot, Tree
-from .system import System
+from .system import MIN_FREE, System
 
 if TYPE_CHECKING:
     from ..hooks.records import BootstrapOptions
@@ -32,7 +33,11 @@ def copy(system: System, tree: Tree, source: int, parent: int | None, descriptio
     new = tree.allocate(*store.on_disk())
     mutable = tree[source].mutable or (parent is not None and tree[parent].mutable)
     tree.add(Snapshot(id=new, parent=parent, description=description, mutable=mutable, transid=tree[source].transid))
-    store.save(tree)
+    try:
+        store.save(tree)
+    except BaseException:
+        tree.remove(new)
+        raise
     failpoint("copy:saved")
     try:
         btrfs.snapshot(store.snapshot_path(source), store.snapshot_path(new), readonly=not mutable)
@@ -59,17 +64,7 @@ def deletable(system: System, tree: Tree, roots: list[int]) -> list[int]:
     doomed: list[int] = []
     for root in roots:
         doomed += [s for s in tree.subtree(root) if s not in doomed]
-    previous = store.deployments.load(quiet=True).previous
-    protected = {
-        BASE: "the base snapshot",
-        **(
-            {previous.snapshot: "the fallback deployment's snapshot (the boot menu and 'ash rollback' go back to it)"}
-            if previous
-            else {}
-        ),
-        **({sid: "deployed"} if (sid := store.deployed()) is not None else {}),
-        **({sid: "booted"} if (sid := store.booted()) is not None else {}),
-    }
+    protected = store.protected()
     for sid in doomed:
         if sid in protected:
             raise UsageError(
@@ -84,7 +79,12 @@ def delete(system: System, tree: Tree, order: list[int]) -> list[int]:
     """Delete the snapshots ``order`` that :func:`deletable` gave, children before parents."""
     store = system.store
     tree.deleting = order
-    store.save(tree)  # from here on, a crash is finished by the next ash run (Store.repair)
+    try:
+        store.save(tree)  # from here on, a crash is finished by the next ash run (Store.repair)
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            raise
+        return _delete_on_a_full_filesystem(system, tree, order)
     failpoint("delete:marked")
     for sid in order:
         path = store.snapshot_path(sid)
@@ -99,6 +99,33 @@ def delete(system: System, tree: Tree, order: list[int]) -> list[int]:
     failpoint("delete:saved")
     for sid in order:
         btrfs.ensure_absent(store.trash_path(sid))
+    if free_bytes(store.path) < MIN_FREE:  # the user is freeing space: have it back now
+        btrfs.wait_deleted(store.path)
+    return order
+
+
+def _delete_on_a_full_filesystem(system: System, tree: Tree, order: list[int]) -> list[int]:
+    """Delete with no room to write the tree file first: the subvolumes go first, and once btrfs has
+    freed their space the tree file says so. A crash in between loses nothing that was to stay: the
+    next ash run forgets the entries whose subvolume is gone (Store.repair)."""
+    store = system.store
+    tree.deleting = []
+    for sid in order:
+        btrfs.ensure_absent(store.snapshot_path(sid))
+        failpoint("delete:full:deleted")
+    btrfs.wait_deleted(store.path)
+    for sid in order:
+        tree.remove(sid)
+    try:
+        store.save(tree)
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            raise
+        raise AshError(
+            f"deleted snapshot(s) {', '.join(map(str, order))}, but that freed too little space to record it",
+            hint=store.space_hint(tree),
+        ) from None
+    system.boot_menu_stale = True
     return order
 
 

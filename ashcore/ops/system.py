@@ -3,6 +3,7 @@ it, and transactions (every change to a snapshot is made on a copy and committed
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from collections.abc import Iterator
@@ -11,10 +12,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..boot import menu
-from ..console import note, warn
+from ..console import note, size_text, warn
 from ..errors import AshError, NeedsRoot
 from ..fs import btrfs
-from ..fs.files import failpoint
+from ..fs.files import failpoint, free_bytes
 from ..hooks.manager import Plugins
 from ..store import repair
 from ..store.deployments import Deployment
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
     from ..sandbox.chroot import Bind, Chroot
 
 CAP_SYS_ADMIN = 21  # linux/capability.h
+#: The free space a change of a snapshot needs before it starts (what package managers write).
+MIN_FREE = 128 << 20
 
 
 def in_chroot() -> bool:
@@ -121,19 +124,37 @@ class System:
                     found, damage, sound = self.store.load_sound(), [], True
                 tree, fixes = repair.repair(self.store, found)
                 fixes += repair.check_snapshots(self.store, tree, thorough=thorough, interrupted=interrupted)
-                if notes or damage or fixes or thorough:
-                    self.store.save(tree, keep_previous=sound)
+                if damage or fixes or thorough:  # leftovers alone change nothing in it
+                    self._save_repairs(tree, sound, fixes)
                 self.repairs = notes + damage + fixes
                 for message in [] if thorough else self.repairs:
                     note(message)
                 if self.store.deploy_pending():  # an interrupted deploy is finished first
                     for message in menu.finish_interrupted(self.plugins, self.store, tree):
                         note(message)
-                yield tree
+                try:
+                    yield tree
+                except OSError as exc:  # the store's filesystem, not another one (an ESP, say)
+                    if exc.errno != errno.ENOSPC or free_bytes(self.store.path) >= MIN_FREE:
+                        raise
+                    raise AshError(
+                        f"the filesystem of {self.store.path} is full", hint=self.store.space_hint(tree)
+                    ) from exc
             finally:
                 if self.boot_menu_stale:
                     self._refresh_boot_menu(tree)
                 self.lock_fd = None
+
+    def _save_repairs(self, tree: Tree, sound: bool, fixes: list[str]) -> None:
+        """Write the repaired tree. On a full filesystem the command goes on without: what it writes
+        itself carries the repairs, and until then every run makes them again (they only forget
+        what is gone), so that the commands that free space still run."""
+        try:
+            self.store.save(tree, keep_previous=sound)
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC or not sound:
+                raise
+            warn("the filesystem is full: the repairs are not recorded yet (ash makes them again next time)")
 
     def _refresh_boot_menu(self, tree: Tree) -> None:
         """Have the bootloader list the snapshots as they are now (deleted ones gone, new kernels)."""
@@ -158,6 +179,7 @@ class System:
 
         source, work = self.store.snapshot_path(snapshot_id), self.store.work_path(snapshot_id)
         btrfs.ensure_absent(work)
+        self.check_space(tree)
         if package_manager:
             pm: str | None = self.plugins.package_manager_of(source, tree.distro)
         else:
@@ -178,7 +200,22 @@ class System:
                 chroot.close()
             finally:
                 btrfs.ensure_absent(work)
+                btrfs.wait_deleted(self.store.path)  # what the command wrote is free again when ash exits
             raise
+
+    def check_space(self, tree: Tree) -> None:
+        """Refuse to start a change with less than :data:`MIN_FREE` free, naming what to delete; first
+        wait for the space of deleted subvolumes (working copies, snapshots), which btrfs frees late."""
+        if free_bytes(self.store.path) >= MIN_FREE:
+            return
+        btrfs.wait_deleted(self.store.path)
+        free = free_bytes(self.store.path)
+        if free < MIN_FREE:
+            raise AshError(
+                f"only {size_text(free)} are free on the filesystem of {self.store.path}"
+                f" (a change needs {size_text(MIN_FREE)})",
+                hint=self.store.space_hint(tree),
+            )
 
     @contextmanager
     def live_chroot(self, tree: Tree, binds: tuple[Bind, ...] = ()) -> Iterator[Chroot]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
@@ -9,7 +10,7 @@ import signal
 import stat
 import subprocess
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import attrs
@@ -148,16 +149,19 @@ class Chroot:
 
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the command
         try:
-            with subprocess.Popen(
-                [sys.executable, "-I", "-S", os.fspath(SANDBOX), json.dumps(spec)],
-                stdin=stdin,
-                stdout=subprocess.PIPE if capture else None,
-                stderr=None if interactive else subprocess.PIPE,
-                text=True,
-                errors="replace",
-                preexec_fn=die_with_ash,
-                pass_fds=() if self.lock_fd is None else (self.lock_fd,),
-            ) as proc:
+            with (
+                _spec_file(spec) as spec_fd,
+                subprocess.Popen(
+                    [sys.executable, "-I", "-S", os.fspath(SANDBOX), str(spec_fd)],
+                    stdin=stdin,
+                    stdout=subprocess.PIPE if capture else None,
+                    stderr=None if interactive else subprocess.PIPE,
+                    text=True,
+                    errors="replace",
+                    preexec_fn=die_with_ash,
+                    pass_fds=(spec_fd,) if self.lock_fd is None else (spec_fd, self.lock_fd),
+                ) as proc,
+            ):
                 try:
                     if interactive:
                         out, err = None, ""
@@ -172,3 +176,18 @@ class Chroot:
         if check and proc.returncode != 0:
             raise CommandFailed(argv, proc.returncode, err)
         return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+
+
+@contextlib.contextmanager
+def _spec_file(spec: dict) -> Iterator[int]:
+    """The sandbox's specification in an anonymous file, for the sandbox to read from its
+    descriptor: as one argument it would be bound by the kernel's limit on a single argument
+    (128 KiB), far below what the command's own arguments may take together."""
+    fd = os.memfd_create("ash-sandbox-spec", os.MFD_CLOEXEC)
+    try:
+        with open(fd, "w", encoding="utf-8", closefd=False) as f:
+            json.dump(spec, f)
+        os.lseek(fd, 0, os.SEEK_SET)
+        yield fd
+    finally:
+        os.close(fd)

@@ -1,7 +1,8 @@
 """Run one command chrooted into a directory, inside private mount and PID namespaces.
 
-ash starts this file as its own process (``python3 -I -S script.py SPEC-JSON``); it uses the
-standard library only, so it starts fast. The layout of what it builds:
+ash starts this file as its own process (``python3 -I -S script.py FD``: the specification, as JSON,
+is in the file open at descriptor FD); it uses the standard library only, so it starts fast. The
+layout of what it builds:
 
     this process          unshare(NEWNS|NEWPID|NEWUTS|NEWIPC), makes every mount private, forks, waits
      └─ PID 1 (new ns)    mounts /proc, /sys, /dev, /run, /tmp, the binds and resolv.conf, moves the
@@ -433,7 +434,8 @@ def init_process(spec):
 
 
 def main():
-    spec = json.loads(sys.argv[1])
+    with open(int(sys.argv[1]), encoding="utf-8") as f:  # a descriptor ash passes, which is closed here
+        spec = json.load(f)
     for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGTSTP, signal.SIGTTOU, signal.SIGTTIN):
         signal.signal(sig, signal.SIG_IGN)  # the terminal's signals are for the command, not for us
     try:

@@ -32,7 +32,7 @@ from ..console import printable, warn
 from ..errors import AshError, LockBusy, UsageError
 from ..fs.files import atomic_write
 from .deployments import Deployments
-from .tree import NewerTreeFormat, Snapshot, Tree, TreeFormatError, salvage
+from .tree import BASE, NewerTreeFormat, Snapshot, Tree, TreeFormatError, salvage
 
 STORE_DIR = ".snapshots"
 PREVIOUS = "tree.json.prev"  # the tree file as it was before the last change
@@ -170,7 +170,11 @@ class Store:
                 ) from None
             os.ftruncate(fd, 0)
             command = printable(" ".join(["ash", *sys.argv[1:]]))[:200]
-            os.pwrite(fd, f"pid {os.getpid()}: {command}\n".encode(), 0)
+            try:
+                os.pwrite(fd, f"pid {os.getpid()}: {command}\n".encode(), 0)
+            except OSError as exc:  # a full filesystem: the lock holds all the same, unnamed
+                if exc.errno != errno.ENOSPC:
+                    raise
             yield fd
         finally:
             os.close(fd)
@@ -201,6 +205,30 @@ class Store:
         """The snapshot the bootloader boots next by default."""
         default = self.deployments.load(quiet=True).default
         return default.snapshot if default else None
+
+    def protected(self) -> dict[int, str]:
+        """The snapshots that may not be deleted, each with why: the base, and those that boot (the
+        running system, the default deployment, the fallback one that 'ash rollback' goes back to)."""
+        found = {BASE: "the base snapshot"}
+        previous = self.deployments.load(quiet=True).previous
+        if previous:
+            why = "the fallback deployment's snapshot (the boot menu and 'ash rollback' go back to it)"
+            found[previous.snapshot] = why
+        if (sid := self.deployed()) is not None:
+            found[sid] = "deployed"
+        if (sid := self.booted()) is not None:
+            found[sid] = "booted"
+        return found
+
+    def space_hint(self, tree: Tree) -> str:
+        """What to delete to free space: the topmost snapshots under which nothing boots."""
+        protected = set(self.protected())
+        free = [sid for sid in sorted(tree.snapshots) if not protected & set(tree.subtree(sid))]
+        top = [sid for sid in free if tree[sid].parent not in free]
+        if not top:
+            return "every snapshot boots or is the base: free space outside the snapshot store, or grow the filesystem"
+        shown = ", ".join(map(str, top[:8])) + (", ..." if len(top) > 8 else "")
+        return f"delete snapshots you do not need with 'ash del' (these boot nothing: {shown}), then try again"
 
     def deploy_pending(self) -> bool:
         """Whether a deploy was interrupted before the bootloader was switched (see ``boot/deploy.py``)."""

@@ -90,18 +90,35 @@ def _kept_stdout() -> Iterator[list[str]]:
         shown.close()
 
 
-def _run(chroot: Chroot, args: Sequence[str]) -> subprocess.CompletedProcess[str]:
+def targets(chroot: Chroot, packages: Sequence[str]) -> dict[str, str]:
+    """What ``pacman -S --needed PACKAGES`` would install (dependencies too): versions by name."""
+    args = ("-Sp", "--needed", "--print-format", "%n %v", "--", *packages)
+    proc = _run(chroot, args, capture=True)
+    if proc.returncode != 0:
+        raise CommandFailed(["pacman", *args], proc.returncode, _reason(proc.stderr, proc.stdout))
+    return dict(line.split(" ", 1) for line in proc.stdout.splitlines() if line.count(" ") == 1)
+
+
+def cache_file(chroot: Chroot, name: str) -> str:
+    """The path by which pacman, where it runs on this snapshot (see :func:`_run`), reaches ``name`` in
+    the shared package cache."""
+    if in_root(chroot.root, PACMAN).exists():
+        return f"{options(in_root(chroot.root, CONFIG))['CacheDir'].rstrip('/')}/{name}"
+    return str(shared_cache(chroot) / name)
+
+
+def _run(chroot: Chroot, args: Sequence[str], *, capture: bool = False) -> subprocess.CompletedProcess[str]:
     """pacman in the chroot if the snapshot has it, else the host's pacman with its configuration."""
     root = chroot.root
     if in_root(root, PACMAN).exists():
-        return chroot.run(["pacman", "--noconfirm", *args], check=False)
+        return chroot.run(["pacman", "--noconfirm", *args], check=False, capture=capture)
     if not in_root(root, CONFIG).exists():
         raise AshError(f"snapshot {chroot.snapshot} has neither pacman nor /{CONFIG}", hint="is it an Arch Linux root?")
     with tempfile.TemporaryDirectory(prefix="ash-pacman-") as tmp:
         config = Path(tmp, "pacman.conf")
         config.write_text(rerooted(in_root(root, CONFIG), root), encoding="utf-8")
         keyring = in_root(root, options(config)["GPGDir"])
-        return host_pacman(root, config, args, cache=shared_cache(chroot), keyring=keyring)
+        return host_pacman(root, config, args, cache=shared_cache(chroot), keyring=keyring, capture=capture)
 
 
 def host_pacman(
@@ -111,6 +128,7 @@ def host_pacman(
     *,
     cache: Path,
     keyring: Path | None = None,
+    capture: bool = False,
 ) -> subprocess.CompletedProcess[str]:
     """Run the host's pacman on ``root`` with ``config``, whose paths are taken inside ``root``. The
     keyring is ``keyring``, or else the host's one that ``config`` names, as pacstrap does.
@@ -136,7 +154,7 @@ def host_pacman(
     ]
     if keyring is not None:
         argv += ["--gpgdir", keyring]
-    return run([*argv, *args], check=False, env={**os.environ, "LC_ALL": "C"})
+    return run([*argv, *args], check=False, capture=capture, env={**os.environ, "LC_ALL": "C"})
 
 
 def _reason(stderr: str, stdout: str) -> str:

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ashcore.api import (
-    AshError,
     Bind,
     BootstrapOptions,
     CommandSpec,
@@ -22,7 +21,7 @@ from ashcore.api import (
     in_root,
 )
 
-from . import pacman, rootfs
+from . import pacman, rootfs, sync
 
 if TYPE_CHECKING:
     from ashcore.api import Chroot
@@ -74,18 +73,10 @@ def ash_list_packages(root: Path) -> list[Package]:
 
 
 @hookimpl
-def ash_sync(chroot: Chroot, packages: Sequence[Package]) -> None:
-    """Install the parent's packages by name, never upgrading: ``sync`` has just upgraded the snapshot,
-    so its databases hold the parent's versions; after ``force-sync`` the child gets the versions of
-    the databases it has."""
-    if not rootfs.has_sync_databases(chroot.root):
-        # Refused: -Syu would upgrade it, and -Sy then -S is a partial upgrade, which Arch does not support.
-        sid = chroot.snapshot
-        raise AshError(
-            "it has no sync databases to install from without upgrading it:"
-            f" fetch them with 'ash refresh {sid}' (or upgrade it with 'ash upgrade {sid}')"
-        )
-    pacman.pacman(chroot, "-S", "--needed", "--", *(p.name for p in packages))
+def ash_sync(chroot: Chroot, parent: Path, packages: Sequence[Package]) -> None:
+    """The parent's exact versions, from the shared package cache or from package databases that
+    offer them; never an upgrade (see :mod:`ash_pacman.sync`)."""
+    sync.sync(chroot, parent, packages)
 
 
 @hookimpl

@@ -212,9 +212,9 @@ def test_sync_with_failures_visits_each_snapshot_once_parents_first(arch, repo_s
         assert visits.index(parent) < visits.index(child), visits
 
 
-def test_force_sync_never_upgrades(arch):
-    """force-sync refuses a child without sync databases (only -Syu could install there, an upgrade)
-    and leaves it as it was; once they are fetched, it installs without upgrading."""
+def _branch_without_databases(arch) -> None:
+    """1 with liba, 2 a branch of it that has never fetched its sync databases, then appb (which
+    needs liba) installed in 1, and a newer liba in the repository: force-sync must not take it."""
     add_app(arch.repo)
     arch.ash("clone", "0")  # 1
     arch.ash("install", "1", "liba")
@@ -222,18 +222,79 @@ def test_force_sync_never_upgrades(arch):
     arch.ash("run", "2", "rm", "-r", "/var/lib/pacman/sync")
     arch.ash("install", "1", "appb")
     arch.repo.add("liba", "1.1-1")
-    proc = arch.ash("force-sync", "1", check=False)
-    assert proc.returncode == 1
-    assert error_lines(proc) == [
-        "ash: error: snapshot 2: it has no sync databases to install from without upgrading it:"
-        " fetch them with 'ash refresh 2' (or upgrade it with 'ash upgrade 2')",
-        "ash: error: force-sync failed in snapshot(s) 2; the others were done",
+
+
+def _shared_cache(arch) -> Path:
+    return arch.ash.sysroot / "var/cache/pacman/pkg"
+
+
+def test_force_sync_takes_the_parents_files_from_the_shared_cache(arch):
+    """The child has no databases and the repository is gone: the parent's appb is installed from the
+    package file the parent left in the shared cache, at its version, with no database fetched."""
+    _branch_without_databases(arch)
+    assert sorted(p.name for p in _shared_cache(arch).iterdir()) == [
+        "appb-1.0-1-any.pkg.tar.gz",
+        "liba-1.0-1-any.pkg.tar.gz",
     ]
-    assert arch.packages(2) == {"liba": ("1.0-1", True)}
-    assert not (arch.root(2) / "var/lib/pacman/sync").exists()
-    arch.ash("refresh", "2")
+    shutil.rmtree(arch.repo.path)
     arch.ash("force-sync", "1")
     assert arch.packages(2) == {"appb": ("1.0-1", True), "liba": ("1.0-1", True)}
+    assert not (arch.root(2) / "var/lib/pacman/sync").exists(), "no database was fetched or copied"
+    assert (arch.root(2) / "usr/bin/appb").is_file()
+
+
+def test_force_sync_installs_dependencies_as_dependencies(arch):
+    """appb pulled liba into 1 as a dependency; its child 2 lacks both and has no databases: it gets
+    both from the cache, liba marked as a dependency as in 1."""
+    add_app(arch.repo)
+    arch.ash("clone", "0")  # 1
+    arch.ash("branch", "1")  # 2
+    arch.ash("run", "2", "rm", "-rf", "/var/lib/pacman/sync")
+    arch.ash("install", "1", "appb")
+    assert arch.packages(1) == {"appb": ("1.0-1", True), "liba": ("1.0-1", False)}
+    arch.ash("force-sync", "1")
+    assert arch.packages(2) == arch.packages(1)
+
+
+def test_force_sync_without_the_files_uses_the_parents_databases_at_its_versions(arch):
+    """No package file in the cache: the child without databases gets a copy of its parent's, which
+    still offer the parent's appb 1.0-1, and pacman installs that."""
+    _branch_without_databases(arch)
+    for cached in _shared_cache(arch).iterdir():
+        cached.unlink()
+    arch.ash("force-sync", "1")
+    assert arch.packages(2) == {"appb": ("1.0-1", True), "liba": ("1.0-1", True)}
+    assert sorted(p.name for p in (arch.root(2) / "var/lib/pacman/sync").iterdir()) == ["test.db"]
+
+
+def test_force_sync_refuses_what_only_an_upgrade_could_bring(arch):
+    """The parent's databases (refreshed) offer only liba 1.1-1 now, and the cache is empty: the
+    child cannot get the parent's 1.0-1, so force-sync refuses and leaves it as it was; without any
+    databases it says which command fetches them."""
+    _branch_without_databases(arch)
+    arch.repo.add("appb", "1.1-1", {"usr/bin/appb": "#!/bin/sh\necho appb 1.1\n"}, depends=("liba>=1.0",))
+    for cached in _shared_cache(arch).iterdir():
+        cached.unlink()
+    arch.ash("refresh", "1")
+    proc = arch.ash("force-sync", "1", check=False)
+    assert error_lines(proc) == [
+        "ash: error: snapshot 2: the parent's appb 1.0-1 is neither in the package cache nor in the package"
+        " databases (they have 1.1-1)",
+        "ash: error: force-sync failed in snapshot(s) 2; the others were done",
+    ]
+    assert "hint: 'ash sync' the tree, which upgrades it" in proc.stderr
+    assert arch.packages(2) == {"liba": ("1.0-1", True)}
+    assert not (arch.root(2) / "var/lib/pacman/sync").exists(), "the failed transaction left nothing"
+
+    arch.ash("run", "1", "rm", "-r", "/var/lib/pacman/sync")
+    proc = arch.ash("force-sync", "1", check=False)
+    assert error_lines(proc)[0] == (
+        "ash: error: snapshot 2: the parent's package files are not in the package cache, and it has no"
+        " sync databases to install them from without upgrading it"
+    )
+    assert "hint: fetch them with 'ash refresh 2' (or upgrade it with 'ash upgrade 2')" in proc.stderr
+    arch.ash("refresh", "2")  # which fetches liba 1.1-1's database entry, but installs nothing
+    assert arch.packages(2) == {"liba": ("1.0-1", True)}
 
 
 def test_missing_shell_is_reported(bare, busybox_arch_root):
