@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from ash_testing.campaign import leftovers, losses, state
 from ash_testing.cli import ASH, Ash
 from ash_testing.snapshots import digest
 
@@ -31,7 +32,8 @@ def small(root_tools, tmp_path) -> Iterator[Path]:
     mnt.mkdir()
     subprocess.run(["mount", "-o", "loop", image, mnt], check=True)
     try:
-        yield mnt
+        subprocess.run(["btrfs", "subvolume", "create", mnt / "sysroot"], check=True, capture_output=True)
+        yield mnt / "sysroot"
     finally:
         subprocess.run(["umount", mnt], check=True)
 
@@ -96,6 +98,36 @@ def test_a_full_filesystem_is_fixable_with_ash(full):
     assert full.ids() == {0} and digest(full.snapshot(0)) == base
     assert full("check").stdout.endswith("ok: 1 snapshots, nothing to repair\n")
     assert full("clone", "0", "--desc", "after").stdout.strip() == "3"
+
+
+#: What a user tries on a full filesystem (``{s}``: a snapshot); each works or is refused in one line.
+COMMANDS = [
+    ("tmp",), ("check",), ("tree",), ("list", "{s}"), ("clone", "{s}"), ("branch", "{s}"), ("run", "{s}", "true"),
+    ("desc", "{s}", "x"), ("install", "{s}", "pkg"), ("mutable", "{s}"), ("unlock", "{s}"), ("deploy", "{s}"),
+]  # fmt: skip
+
+
+def test_campaign_no_byte_free(full, campaign):
+    """Random commands on a full filesystem: each works or is refused in one line, and nothing is
+    lost; then deleting the big snapshot frees the space and the store is clean."""
+    run = campaign("full filesystem: commands with no byte free")
+    for case in run.each(12):
+        argv = [a.format(s=run.rng.choice([1, 2])) for a in run.rng.choice(COMMANDS)]
+        case.tried = "ash " + " ".join(argv)
+        before = state(full)
+        proc = full(*argv, check=False)
+        problems = losses(before, state(full))
+        errors = [line for line in proc.stderr.splitlines() if line.startswith("ash: error:")]
+        if proc.returncode != 0 and (len(errors) != 1 or "Traceback" in proc.stderr):
+            problems.append(f"not a one-line refusal: {proc.stderr[-300:]!r}")
+        case.lost_nothing(problems)
+        case.ended("worked" if proc.returncode == 0 else "refused")
+    for case in run.each(1):
+        case.tried = "ash del 1 (the snapshot that holds the space)"
+        before = state(full)
+        full("del", "--yes", "1")
+        case.lost_nothing(losses(before, state(full), gone={1}) + leftovers(full))
+        case.ended("worked")
 
 
 def test_crash_leftovers_are_removed_on_a_full_filesystem(small, busybox_root):

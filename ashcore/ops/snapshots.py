@@ -112,7 +112,7 @@ def _delete_on_a_full_filesystem(system: System, tree: Tree, order: list[int]) -
     tree.deleting = []
     for sid in order:
         btrfs.ensure_absent(store.snapshot_path(sid))
-        failpoint("delete:full:deleted")
+        failpoint("delete:full-deleted")
     btrfs.wait_deleted(store.path)
     for sid in order:
         tree.remove(sid)

@@ -125,7 +125,7 @@ class System:
                 tree, fixes = repair.repair(self.store, found)
                 fixes += repair.check_snapshots(self.store, tree, thorough=thorough, interrupted=interrupted)
                 if damage or fixes or thorough:  # leftovers alone change nothing in it
-                    self._save_repairs(tree, sound, fixes)
+                    self._save_repairs(tree, sound, bool(damage or fixes))
                 self.repairs = notes + damage + fixes
                 for message in [] if thorough else self.repairs:
                     note(message)
@@ -145,7 +145,7 @@ class System:
                     self._refresh_boot_menu(tree)
                 self.lock_fd = None
 
-    def _save_repairs(self, tree: Tree, sound: bool, fixes: list[str]) -> None:
+    def _save_repairs(self, tree: Tree, sound: bool, repaired: bool) -> None:
         """Write the repaired tree. On a full filesystem the command goes on without: what it writes
         itself carries the repairs, and until then every run makes them again (they only forget
         what is gone), so that the commands that free space still run."""
@@ -154,7 +154,8 @@ class System:
         except OSError as exc:
             if exc.errno != errno.ENOSPC or not sound:
                 raise
-            warn("the filesystem is full: the repairs are not recorded yet (ash makes them again next time)")
+            if repaired:
+                warn("the filesystem is full: the repairs are not recorded yet (ash makes them again next time)")
 
     def _refresh_boot_menu(self, tree: Tree) -> None:
         """Have the bootloader list the snapshots as they are now (deleted ones gone, new kernels)."""
