@@ -12,4 +12,6 @@ point) and the helpers its fixtures are made of. None of it is ever copied onto 
 * :mod:`~ash_testing.mounts`: the mounts a test could leak;
 * :mod:`~ash_testing.plugins`: throwaway plugin distributions, really built and installed;
 * :mod:`~ash_testing.qemu`: booting disk images in QEMU and the guest's report.
+* :mod:`~ash_testing.images`: Debian disk images for the boot tests, and a boot checked against the
+  guest's report.
 """

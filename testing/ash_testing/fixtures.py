@@ -1,14 +1,16 @@
 """The fixtures, loaded into every pytest run by the ``pytest11`` entry point: root and its tools,
 real btrfs on a loop-mounted sparse image (one per session), a fresh sysroot per test, the real CLI
-against it, a tiny busybox root and a store made from it, a directory for throwaway plugins, and
-HTTP servers."""
+against it, a tiny busybox root and a store made from it, a directory for throwaway plugins, HTTP
+servers, and Debian's os-prober package."""
 
 from __future__ import annotations
 
 import itertools
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -18,7 +20,7 @@ from .cli import Ash
 from .http import Server
 from .mounts import mounts_under
 from .require import require, require_root_tools
-from .roots import busybox_tree
+from .roots import CACHE, busybox_tree
 
 _counter = itertools.count()
 #: the busybox root's commands (not all of busybox's: its ``ash`` is a shell)
@@ -113,3 +115,17 @@ def http_server() -> Iterator[Callable[[Path], Server]]:
     yield serve
     for server in servers:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def os_prober_deb() -> Path:
+    """Debian's os-prober package, downloaded once into the test cache."""
+    cached = sorted(CACHE.glob("os-prober_*.deb"))
+    if cached:
+        return cached[-1]
+    require(shutil.which("apt-get") is not None, "needs apt-get to download os-prober")
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
+        subprocess.run(["apt-get", "download", "os-prober"], cwd=tmp, check=True, capture_output=True)
+        (deb,) = Path(tmp).glob("os-prober_*.deb")
+        return deb.rename(CACHE / deb.name)

@@ -4,37 +4,18 @@ probes read-only and mounted, and it finds the other Linux on a real disk (a loo
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
 from ash_grub import osprober
-from ash_testing.require import require, require_root_tools
+from ash_testing.require import require_root_tools
 
 from ashcore.api import BootTarget, DeployContext
 from ashcore.install.disks import Guard
 
 pytestmark = pytest.mark.root
-
-CACHE = Path(os.environ.get("ASH_TEST_CACHE", "/var/cache/ash-tests"))
-
-
-@pytest.fixture(scope="session")
-def os_prober_deb() -> Path:
-    """Debian's os-prober package, downloaded once into the test cache."""
-    cached = sorted(CACHE.glob("os-prober_*.deb"))
-    if cached:
-        return cached[-1]
-    require(shutil.which("apt-get") is not None, "needs apt-get to download os-prober")
-    CACHE.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
-        subprocess.run(["apt-get", "download", "os-prober"], cwd=tmp, check=True, capture_output=True)
-        (deb,) = Path(tmp).glob("os-prober_*.deb")
-        return deb.rename(CACHE / deb.name)
 
 
 @pytest.fixture
