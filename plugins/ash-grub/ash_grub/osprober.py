@@ -14,6 +14,9 @@ bounded titles, paths and UUIDs as exact words, kernel arguments split and quote
 initramfs) a word of its own; a system whose loader, kernel or arguments ash refuses is left out with
 a comment and a warning. A ``root=`` naming a probed partition by its device becomes its UUID: the
 kernel that boots the menu may name it otherwise (ash deploying onto a disk image sees a loop device).
+An argument that is only a GRUB variable (``$vt_handoff``, which Ubuntu's menus set and use) is left
+out: ash's menu does not set it, so GRUB would make it nothing, and refusing it would leave the
+whole system out.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ NOT_PROBED = {"swap", "crypto_LUKS", "LVM2_member", "linux_raid_member"}
 #: os-prober would unshare a mount namespace of its own, which needs CAP_SYS_ADMIN; it has one.
 ENV = {"OS_PROBER_NEWNS": "1"}
 MOUNTS = "/run/ash-os-prober"
+#: a kernel argument that is nothing but a GRUB variable (Ubuntu's menus end in ``$vt_handoff``)
+_VARIABLE = re.compile(r"(?<!\S)\$(?:\{\w+\}|\w+)(?!\S)")
 
 
 def wanted(ctx: DeployContext, settings: dict[str, str]) -> bool:
@@ -155,7 +160,8 @@ def _linux(chroot: Chroot, device: str, name: str, probed: set[str]) -> list[str
         _, _, label, image, initrd, args = fields
         try:
             initrds = [word(w) for w in initrd.split()]
-            kernel = [image, *(_root(a, probed, bool(initrds)) for a in arguments(args.replace("^", " ")))]
+            args = _VARIABLE.sub("", args.replace("^", " "))  # unset in ash's menu: GRUB would give nothing
+            kernel = [image, *(_root(a, probed, bool(initrds)) for a in arguments(args))]
             words, search, initrd = [word(w) for w in kernel], word(uuid), " ".join(initrds)
         except Refused as why:
             lines.append(_left_out(label or name, device, Refused(f"its kernel, initramfs or arguments: {why}")))

@@ -105,6 +105,13 @@ OWN_MENU = """menuentry 'Other Linux, own menu' --class other {
 }
 """
 
+#: the end of Ubuntu's menu entries: a variable its own menu sets (vt.handoff=7), ash's does not
+UBUNTU_MENU = """menuentry 'Other Linux, Ubuntu style' --class ubuntu {
+\tlinux /boot/vmlinuz-6.1.0-other root=UUID=x ro quiet splash $vt_handoff
+\tinitrd /boot/initrd.img-6.1.0-other
+}
+"""
+
 
 @pytest.mark.parametrize(
     "other_disk, expected",
@@ -117,14 +124,22 @@ OWN_MENU = """menuentry 'Other Linux, own menu' --class other {
             ],
         ),
         ({"boot/initrd.img-6.1.0-other": None}, ["\tlinux /boot/vmlinuz-6.1.0-other root=PARTUUID={partuuid}"]),
+        (
+            {"boot/grub/grub.cfg": UBUNTU_MENU},
+            [
+                "\tlinux /boot/vmlinuz-6.1.0-other root=UUID=x ro quiet splash",
+                "\tinitrd /boot/initrd.img-6.1.0-other",
+            ],
+        ),
     ],
-    ids=["initramfs-of-two-files", "no-initramfs"],
+    ids=["initramfs-of-two-files", "no-initramfs", "grub-variable"],
     indirect=["other_disk"],
 )
 def test_the_other_linuxs_initramfs_files_and_root(deployment, other_disk, expected, tmp_path):
     """Every file of an initramfs of several (a microcode image, then the initramfs) is a word of its
     own, and a root named by a device os-prober was not given stays as the system's menu names it;
-    without an initramfs, the kernel finds the root by its partition's UUID."""
+    without an initramfs, the kernel finds the root by its partition's UUID; an argument that is a
+    GRUB variable of the system's own menu, which ash's does not set, is left out, not the system."""
     _, linux, _ = other_disk
     partuuid = subprocess.run(
         ["blkid", "--probe", "--match-tag", "PART_ENTRY_UUID", "--output", "value", linux],
