@@ -18,96 +18,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from ash_testing import qemu
 from ash_testing.cli import ASH, Ash
-from ash_testing.require import require
-from ash_testing.roots import CACHE, cached_root
+from ash_testing.images import PACKAGE, boot_and_check, build_image, on_image
 
 from ashcore.install import installer
 
 pytestmark = pytest.mark.slow
-
-RELEASE = "bookworm"
-PACKAGE = "ash-hello"
-BOOT_TIMEOUT = 900  # seconds; a boot takes 30-120 s under TCG, depending on the host's load
-
-
-@pytest.fixture(scope="session")
-def debian_base(root_tools) -> Path:
-    """A bootable Debian root as a tarball, cached between runs (keyed by release and packages)."""
-    root_tools("debootstrap", "zstd", "qemu-system-x86_64", "sfdisk", "partx", "mkfs.vfat", "mcopy")
-    require(Path(qemu.OVMF_CODE).exists(), "needs ovmf")
-    from ash_apt.plugin import BOOT_PACKAGES as packages  # what bootable=True adds
-
-    key = hashlib.sha256(" ".join([RELEASE, *packages]).encode()).hexdigest()[:12]
-    return cached_root(f"debian-{RELEASE}-{key}", _bootstrap)
-
-
-def _bootstrap(root: Path) -> None:
-    """Debian through the apt plugin's bootstrap hook, with what it adds to make a base bootable."""
-    from ashcore.api import BootstrapOptions
-    from ashcore.hooks.manager import Plugins
-
-    options = BootstrapOptions(
-        distro="debian", release=RELEASE, variant="minbase", bootable=True, cache_dir=CACHE / "debs"
-    )
-    Plugins.load().bootstrap("apt", root, options)
-
-
-@pytest.fixture(scope="session")
-def overlay(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """What the installer adds to the base: the report unit, GRUB on the serial console, and a
-    local apt repository (the only source, so nothing is fetched from the network) with PACKAGE."""
-    top = tmp_path_factory.mktemp("overlay")
-    root = qemu.report_overlay(top / "root", packages=(PACKAGE,))
-    repo = root / "srv/ash-test-repo"
-    build = top / "build"
-    (build / "DEBIAN").mkdir(parents=True)
-    (build / "usr/share" / PACKAGE).mkdir(parents=True)
-    (build / "usr/share" / PACKAGE / "greeting").write_text("hello from a snapshot\n")
-    (build / "DEBIAN/control").write_text(
-        f"Package: {PACKAGE}\nVersion: 1.0\nArchitecture: all\nMaintainer: ash tests <ash@example.invalid>\n"
-        "Description: a tiny package for the ash boot tests\n"
-    )
-    repo.mkdir(parents=True)
-    subprocess.run(
-        ["dpkg-deb", "--root-owner-group", "-Zgzip", "--build", build, repo / f"{PACKAGE}_1.0_all.deb"],
-        check=True,
-        capture_output=True,
-    )
-    (repo / "Packages").write_text(
-        subprocess.run(["apt-ftparchive", "packages", "."], cwd=repo, check=True, capture_output=True, text=True).stdout
-    )
-    (root / "etc/apt").mkdir(parents=True)
-    (root / "etc/apt/sources.list").write_text("deb [trusted=yes] file:/srv/ash-test-repo ./\n")
-    return root
-
-
-def build_image(where: Path, firmware: str, base: Path, overlay: Path) -> Path:
-    image = where / f"{firmware}.img"
-    subprocess.run(
-        [
-            *ASH,
-            "setup",
-            "--image",
-            image,
-            "--size",
-            "6G",
-            "--firmware",
-            firmware,
-            "--from",
-            base,
-            "--overlay",
-            overlay,
-            "--hostname",
-            "ashtest",
-            "--root-password",
-            "ash",
-            "--yes",
-        ],
-        check=True,
-    )
-    return image
 
 
 class Images(dict):
@@ -126,34 +42,6 @@ class Images(dict):
 @pytest.fixture(scope="session")
 def images(debian_base, overlay, tmp_path_factory) -> Images:
     return Images(tmp_path_factory.mktemp("images"), debian_base, overlay)
-
-
-def on_image(image: Path, *commands: tuple[str, ...]) -> list[str]:
-    """Run ash commands on the system in ``image`` from the host; return their outputs."""
-    with installer.open_system(image) as view:
-        ash = Ash(view)
-        return [ash(*args).stdout for args in commands]
-
-
-def boot_and_check(image: Path, firmware: str, log: Path, *, snapshot: int, package: bool) -> qemu.Boot:
-    result = qemu.boot(image, firmware=firmware, log=log, timeout=BOOT_TIMEOUT)
-    report = result.report
-    context = f"\n--- console tail ({log}) ---\n{result.tail()}"
-    assert result.reported, f"the guest never reported (timed out: {result.timed_out}){context}"
-    assert report["current"] == str(snapshot) == report["marker"], (
-        f"booted {report['current']}, not {snapshot}{context}"
-    )
-    assert f"rootflags=subvol=@.snapshots/deploy/{snapshot}-" in report["cmdline"], context
-    assert report["root-writable"] == "no" and " ro," in report["root"], f"/ is not read-only{context}"
-    assert report["etc-writable"] == "yes", f"/etc is not writable{context}"
-    assert report["dpkg-db"].startswith(
-        f"/dev/vda{'2' if firmware == 'uefi' else '1'}[/@.snapshots/deploy/{snapshot}-"
-    ), context
-    assert report["firmware"] == firmware, context
-    installed = report[f"package-{PACKAGE}"].startswith("install ok installed")
-    assert installed == package, f"{PACKAGE}: {report[f'package-{PACKAGE}']}{context}"
-    assert result.returncode == 0, f"QEMU exited with {result.returncode}{context}"
-    return result
 
 
 @pytest.mark.parametrize("firmware", ["bios", "uefi"])

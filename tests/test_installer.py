@@ -8,12 +8,13 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
 from ash_testing.cli import ASH
 
-from ashcore.install.disks import BlockDevice, Guard
+from ashcore.install.disks import BlockDevice, Guard, forget_partitions
 
 pytestmark = pytest.mark.usefixtures("root_tools")  # ash setup needs root before it checks anything
 
@@ -183,3 +184,16 @@ def test_failed_install_onto_a_partition_says_it_was_erased(disk, busybox_root):
         " the new system has no python3, which ash needs"
     ), out.stderr
     assert out.stderr.splitlines()[1:] == ["hint: include python3 in its packages"]
+
+
+def test_a_busy_partition_is_removed_once_it_is_free(disk, capfd):
+    """The guard's ``partx -d`` waits while a partition is open elsewhere (a ``blkid``, os-prober on
+    the host): a partition left would stay on the free loop device after ``losetup -d``, and the next
+    image attached there could not have its partitions added."""
+    loop, (p1, p2) = disk
+    with open(p1, "rb") as held:
+        threading.Timer(1.0, held.close).start()
+        forget_partitions(loop)
+    assert BlockDevice(loop).partitions() == []
+    forget_partitions(loop)  # none left: nothing to do
+    assert capfd.readouterr().err == "", "no warning"

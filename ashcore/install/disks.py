@@ -2,7 +2,8 @@
 
 Everything mounted or attached on the host goes through a :class:`Guard`: each step registers its
 undo the moment it succeeds, and leaving the ``with`` block undoes them all in reverse order, on
-success, error or Ctrl-C alike (unmounts, then ``partx -d`` and ``losetup -d``).
+success, error or Ctrl-C alike (unmounts, then ``partx -d``, retried while a partition is busy, and
+``losetup -d``).
 
 This host's kernel has no partition-table parsers, so partitions of a loop device are added from
 user space with ``partx -a`` (``losetup -P`` would create none).
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import attrs
 
+from ..console import warn
 from ..errors import AshError, UsageError
 from ..process import missing_tool, output, run
 
@@ -144,7 +146,7 @@ class Guard(ExitStack):
         loop = Path(output(["losetup", "--find", "--show", image]).strip())
         self.callback(run, ["losetup", "--detach", loop], check=False)
         run(["partx", "--add", loop], capture=True)
-        self.callback(run, ["partx", "--delete", loop], capture=True, check=False)
+        self.callback(forget_partitions, loop)
         parts = BlockDevice(loop).partitions()
         if not parts:
             raise AshError(f"{image} has no partitions")
@@ -159,6 +161,22 @@ class Guard(ExitStack):
         run(argv, capture=True)
         self.callback(unmount, target)
         return target
+
+
+def forget_partitions(loop: Path) -> None:
+    """``partx -d``: remove the partitions of ``loop``; retry while one is busy (the kernel refuses
+    while any process has it open: a ``blkid``, another ash's os-prober probing every partition).
+    A partition left would outlive ``losetup -d`` on the free loop device, and the next image attached
+    there could not have its own partitions added."""
+    for attempt in range(40):
+        left = BlockDevice(loop).partitions()
+        if not left:
+            return
+        if attempt:
+            time.sleep(0.25)
+        run(["partx", "--delete", loop], capture=True, check=False)
+    if left := BlockDevice(loop).partitions():
+        warn(f"the partitions of {loop} ({', '.join(p.name for p in left)}) are busy and stay after it is detached")
 
 
 def unmount(target: Path) -> None:

@@ -14,5 +14,7 @@ point) and the helpers its fixtures are made of. None of it is ever copied onto 
 * :mod:`~ash_testing.qemu`: booting disk images in QEMU and the guest's report;
 * :mod:`~ash_testing.grub`: roots with kernels, deploy contexts, and two readings of a GRUB menu;
 * :mod:`~ash_testing.deploys`: what the menu boots, the deploy state, a booted deployment's view;
-* :mod:`~ash_testing.campaign`: the reliability campaign's seeded cases and the table it prints.
+* :mod:`~ash_testing.campaign`: the reliability campaign's seeded cases and the table it prints;
+* :mod:`~ash_testing.images`: Debian disk images for the boot tests, and a boot checked against the
+  guest's report.
 """

@@ -1,7 +1,7 @@
 """The fixtures, loaded into every pytest run by the ``pytest11`` entry point: root and its tools,
 real btrfs on a loop-mounted sparse image (one per session), a fresh sysroot per test, the real CLI
-against it, a tiny busybox root and a store made from it, a directory for throwaway plugins, and
-HTTP servers."""
+against it, a tiny busybox root and a store made from it, a directory for throwaway plugins, HTTP
+servers, and Debian's os-prober package."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from .deploys import KERNEL
 from .http import Server
 from .mounts import mounts_under
 from .require import require, require_root_tools
-from .roots import busybox_tree
+from .roots import CACHE, busybox_tree
 
 _counter = itertools.count()
 #: the busybox root's commands (not all of busybox's: its ``ash`` is a shell)
@@ -157,3 +158,17 @@ def campaign() -> Callable[[str], _campaign.Campaign]:
 def pytest_terminal_summary(terminalreporter) -> None:
     """The reliability campaign's table, when any of its classes ran (in the normal output)."""
     _campaign.report(terminalreporter.write_line, terminalreporter.write_sep)
+
+
+@pytest.fixture(scope="session")
+def os_prober_deb() -> Path:
+    """Debian's os-prober package, downloaded once into the test cache."""
+    cached = sorted(CACHE.glob("os-prober_*.deb"))
+    if cached:
+        return cached[-1]
+    require(shutil.which("apt-get") is not None, "needs apt-get to download os-prober")
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
+        subprocess.run(["apt-get", "download", "os-prober"], cwd=tmp, check=True, capture_output=True)
+        (deb,) = Path(tmp).glob("os-prober_*.deb")
+        return deb.rename(CACHE / deb.name)

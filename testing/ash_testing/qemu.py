@@ -3,7 +3,8 @@
 :func:`boot` starts ``qemu-system-x86_64`` with TCG (KVM does not work on every host, and TCG works
 everywhere), the serial console on a pipe, ``-no-reboot`` and writes to the image discarded
 (``snapshot=on``), so the image is never changed. Every console line is logged with the seconds
-since QEMU started. The guest ends the run by powering off; a timeout stops QEMU with SIGTERM, then
+since QEMU started. ``keys`` types on the serial console when given text appears there (to choose a
+GRUB menu entry as a user would). The guest ends the run by powering off; a timeout stops QEMU with SIGTERM, then
 SIGKILL, and QEMU also dies with this process.
 
 The guest side is :func:`report_overlay`: a systemd unit that, when the kernel command line has
@@ -25,6 +26,7 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import attrs
@@ -63,8 +65,18 @@ class Boot:
         return "\n".join(f"[{t:7.2f}] {line}" for t, line in self.lines[-count:])
 
 
-def boot(image: Path, *, firmware: str, log: Path | None = None, timeout: float = 600, memory: str = "1024") -> Boot:
-    """Boot ``image`` (raw) until the guest powers off or ``timeout`` seconds pass."""
+def boot(
+    image: Path,
+    *,
+    firmware: str,
+    log: Path | None = None,
+    timeout: float = 600,
+    memory: str = "1024",
+    keys: Sequence[tuple[str, bytes]] = (),
+) -> Boot:
+    """Boot ``image`` (raw) until the guest powers off or ``timeout`` seconds pass. ``keys`` are
+    ``(text, typed)`` pairs: once ``text`` appears on the console (after the previous pair's), the
+    bytes ``typed`` are written to the serial port's input."""
     with tempfile.TemporaryDirectory(prefix="ash-qemu-") as tmp:
         argv = [
             "qemu-system-x86_64",
@@ -97,7 +109,7 @@ def boot(image: Path, *, firmware: str, log: Path | None = None, timeout: float 
                 "-drive",
                 f"if=pflash,format=raw,unit=1,file={_option(variables)}",
             ]
-        return _run(argv, log, timeout)
+        return _run(argv, log, timeout, keys)
 
 
 def _option(path: Path) -> str:
@@ -105,12 +117,17 @@ def _option(path: Path) -> str:
     return str(path).replace(",", ",,")
 
 
-def _run(argv: list[str], log: Path | None, timeout: float) -> Boot:
+def _run(argv: list[str], log: Path | None, timeout: float, keys: Sequence[tuple[str, bytes]] = ()) -> Boot:
     result, pending = Boot(), b""
+    todo, seen = list(keys), b""  # seen: the console's output since the last keys were typed
     start = time.monotonic()
     out = open(log, "w") if log else None  # closed in finally
     proc = subprocess.Popen(
-        argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
+        argv,
+        stdin=subprocess.PIPE if todo else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        preexec_fn=_die_with_parent,
     )
     console = proc.stdout
     assert console is not None  # stdout=PIPE
@@ -138,6 +155,16 @@ def _run(argv: list[str], log: Path | None, timeout: float) -> Boot:
             if not chunk:
                 break
             pending += chunk
+            if todo:  # matched across line breaks and escape sequences: a menu is drawn, not printed
+                seen = (seen + chunk)[-65536:]
+                while todo and todo[0][0] in (text := _ANSI.sub("", seen.decode("utf-8", "replace"))):
+                    wanted, typed = todo.pop(0)
+                    seen = text[text.index(wanted) + len(wanted) :].encode()
+                    assert proc.stdin is not None  # stdin=PIPE while keys are left
+                    proc.stdin.write(typed)
+                    proc.stdin.flush()
+                    if out:
+                        out.write(f"# typed {typed!r} after {wanted!r}\n")
             *complete, pending = pending.split(b"\n")
             for raw in complete:
                 emit(raw)
@@ -164,8 +191,9 @@ def _stop(proc: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
     proc.wait()
-    if proc.stdout is not None:
-        proc.stdout.close()
+    for stream in (proc.stdout, proc.stdin):
+        if stream is not None:
+            stream.close()
 
 
 # -- the guest side ----------------------------------------------------------------------------
@@ -223,11 +251,12 @@ GRUB_CMDLINE_LINUX_DEFAULT=""
 """
 
 
-def report_overlay(directory: Path, packages: tuple[str, ...] = ()) -> Path:
+def report_overlay(directory: Path, packages: tuple[str, ...] = (), script: str = REPORT_SCRIPT) -> Path:
     """Write into ``directory`` the files that make a Debian system report on its console and power
-    off (for ``ash setup --overlay``); the report says whether each of ``packages`` is installed."""
+    off (for ``ash setup --overlay``); the report says whether each of ``packages`` is installed.
+    Another ``script`` makes another report (it prints :data:`BEGIN`, its lines, :data:`END`)."""
     files = {
-        "usr/local/sbin/ash-report": REPORT_SCRIPT.replace("@PACKAGES@", " ".join(packages)),
+        "usr/local/sbin/ash-report": script.replace("@PACKAGES@", " ".join(packages)),
         "etc/systemd/system/ash-report.service": REPORT_UNIT,
         "etc/default/grub": GRUB_DEFAULTS,
     }

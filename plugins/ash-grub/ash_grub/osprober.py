@@ -10,8 +10,13 @@ mounting it itself. Filesystem types and UUIDs are read on the host with ``blkid
 
 What the probers report comes from other disks and is written like text from a snapshot: names as
 bounded titles, paths and UUIDs as exact words, kernel arguments split and quoted as a snapshot's
-(:mod:`ash_grub.script`); a system whose loader, kernel or arguments ash refuses is left out with a
-comment and a warning.
+(:mod:`ash_grub.script`), each file of an initramfs of several (a microcode image, then the
+initramfs) a word of its own; a system whose loader, kernel or arguments ash refuses is left out with
+a comment and a warning. A ``root=`` naming a probed partition by its device becomes its UUID: the
+kernel that boots the menu may name it otherwise (ash deploying onto a disk image sees a loop device).
+An argument that is only a GRUB variable (``$vt_handoff``, which Ubuntu's menus set and use) is left
+out: ash's menu does not set it, so GRUB would make it nothing, and refusing it would leave the
+whole system out.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ NOT_PROBED = {"swap", "crypto_LUKS", "LVM2_member", "linux_raid_member"}
 #: os-prober would unshare a mount namespace of its own, which needs CAP_SYS_ADMIN; it has one.
 ENV = {"OS_PROBER_NEWNS": "1"}
 MOUNTS = "/run/ash-os-prober"
+#: a kernel argument that is nothing but a GRUB variable (Ubuntu's menus end in ``$vt_handoff``)
+_VARIABLE = re.compile(r"(?<!\S)\$(?:\{\w+\}|\w+)(?!\S)")
 
 
 def wanted(ctx: DeployContext, settings: dict[str, str]) -> bool:
@@ -91,8 +98,10 @@ def partitions(ctx: DeployContext, sys: Path = Path("/sys")) -> list[Device]:
 
 def entries(ctx: DeployContext) -> list[str]:
     """GRUB lines for every system os-prober finds (``DEVICE:LONG NAME:LABEL:TYPE`` per line)."""
-    chroot = Chroot(root=ctx.deployment, snapshot=ctx.snapshot, env=dict(ENV), devices=partitions(ctx))
+    probed = partitions(ctx)
+    chroot = Chroot(root=ctx.deployment, snapshot=ctx.snapshot, env=dict(ENV), devices=probed)
     found = chroot.run(["os-prober"], capture=True, check=False).stdout or ""
+    names = {str(d.path) for d in probed}
     lines = []
     for line in found.splitlines():
         fields = line.strip().split(":")
@@ -100,7 +109,7 @@ def entries(ctx: DeployContext) -> list[str]:
             continue
         device, long_name, label, kind = fields[0], fields[1] or fields[2], fields[2], fields[3]
         if kind == "linux":
-            lines += _linux(chroot, device, long_name)
+            lines += _linux(chroot, device, long_name, names)
             continue
         device, _, loader = device.partition("@")  # efi: /dev/sda1@/EFI/Microsoft/Boot/bootmgfw.efi
         uuid = uuid_of(device)
@@ -127,8 +136,21 @@ def entries(ctx: DeployContext) -> list[str]:
     return lines
 
 
-def _linux(chroot: Chroot, device: str, name: str) -> list[str]:
-    """Entries for another Linux, from ``linux-boot-prober`` (``ROOT:BOOT:LABEL:KERNEL:INITRD:ARGS``)."""
+def _root(arg: str, probed: set[str], initrd: bool) -> str:
+    """A ``root=/dev/...`` argument naming a probed partition, as its UUID (``PARTUUID`` without an
+    initramfs, which the kernel reads alone): the name is the one the kernel ash runs on gave the
+    partition (a loop device's, when ash deploys onto a disk image), not the one it has when it boots."""
+    device = arg.removeprefix("root=")
+    if device == arg or device not in probed:
+        return arg
+    tag, probed_as = ("UUID", "UUID") if initrd else ("PARTUUID", "PART_ENTRY_UUID")  # blkid --probe's name
+    found = _probe(device, probed_as)
+    return f"root={tag}={found}" if found else arg
+
+
+def _linux(chroot: Chroot, device: str, name: str, probed: set[str]) -> list[str]:
+    """Entries for another Linux, from ``linux-boot-prober`` (``ROOT:BOOT:LABEL:KERNEL:INITRD:ARGS``;
+    INITRD may be several files, separated by spaces, as a microcode image and the initramfs)."""
     found = chroot.run(["linux-boot-prober", device], capture=True, check=False).stdout or ""
     lines = []
     for line in found.splitlines():
@@ -137,8 +159,10 @@ def _linux(chroot: Chroot, device: str, name: str) -> list[str]:
             continue
         _, _, label, image, initrd, args = fields
         try:
-            words = [word(w) for w in [image, *arguments(args.replace("^", " "))]]
-            search, initrd = word(uuid), word(initrd) if initrd else ""
+            initrds = [word(w) for w in initrd.split()]
+            args = _VARIABLE.sub("", args.replace("^", " "))  # unset in ash's menu: GRUB would give nothing
+            kernel = [image, *(_root(a, probed, bool(initrds)) for a in arguments(args))]
+            words, search, initrd = [word(w) for w in kernel], word(uuid), " ".join(initrds)
         except Refused as why:
             lines.append(_left_out(label or name, device, Refused(f"its kernel, initramfs or arguments: {why}")))
             continue
