@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         CommandSpec,
         DeployContext,
         Firmware,
+        HealthCheck,
         Package,
         PackageManagerInfo,
     )
@@ -44,6 +45,7 @@ __all__ = [
     "CommandSpec",
     "DeployContext",
     "Firmware",
+    "HealthCheck",
     "Package",
     "PackageManagerInfo",
     # errors (one line and a hint for the user)
@@ -77,6 +79,7 @@ _WHERE = {
     "CommandSpec": ("ashcore.hooks.records", "CommandSpec"),
     "DeployContext": ("ashcore.hooks.records", "DeployContext"),
     "Firmware": ("ashcore.hooks.records", "Firmware"),
+    "HealthCheck": ("ashcore.hooks.records", "HealthCheck"),
     "Package": ("ashcore.hooks.records", "Package"),
     "PackageManagerInfo": ("ashcore.hooks.records", "PackageManagerInfo"),
     "AshError": ("ashcore.errors", "AshError"),

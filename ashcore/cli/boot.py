@@ -1,4 +1,5 @@
-"""Commands about what boots and runs: deploy, rollback, etc-update, live-chroot, self-update.
+"""Commands about what boots and runs: deploy, rollback, auto-upgrade, status, etc-update, live-chroot,
+self-update.
 
 The modules doing the work are imported inside each command so ``ash --help`` stays fast.
 """
@@ -9,7 +10,9 @@ from typing import Annotated
 
 import typer
 
-from .app import Snap, command, state
+from ..console import emit_json, warn
+from ..errors import AshError
+from .app import JsonOpt, Snap, command, state
 
 
 @command("deploy", "dep")
@@ -32,6 +35,72 @@ def rollback_cmd() -> None:
     with s.system.changing() as tree:
         done = deploy.rollback(s.system.plugins, s.store, tree)
     print(f"rolled back to snapshot {done.snapshot} (deployment {done.id}); it boots next")
+
+
+@command("auto-upgrade", "update")
+def auto_upgrade_cmd(
+    scheduled: Annotated[
+        bool, typer.Option("--scheduled", help="Do nothing when /etc/ash/update.conf says enabled = false (the timer).")
+    ] = False,
+) -> None:
+    """Clone the deployed snapshot, upgrade the clone, check it, and deploy it if it changed and passed."""
+    from ..ops import update
+
+    s = state()
+    config = update.load_config(s.store.sysroot)
+    if scheduled and not config.enabled:
+        print("auto-upgrade: disabled in /etc/ash/update.conf")
+        return
+    with s.system.changing() as tree:
+        out = update.auto_upgrade(s.system, tree, config)
+    for check in out.checks:
+        if not check.passed and not check.required:
+            warn(f"check {check.name} failed (wanted, not required): {check.reason}")
+    if out.outcome == "unchanged":
+        print(f"auto-upgrade: snapshot {out.base} is up to date; nothing was deployed")
+    elif out.outcome == "deployed":
+        print(f"auto-upgrade: deployed snapshot {out.snapshot} (snapshot {out.base} upgraded); it boots next")
+        for sid in out.deleted:
+            print(f"auto-upgrade: deleted the older automatic snapshot {sid}")
+        if update.reboot_due(config) and s.store.booted() is not None:
+            from ..process import run
+
+            run(["systemctl", "reboot"])
+    else:
+        kept = f"; snapshot {out.snapshot} is kept for inspection" if out.kept else ""
+        raise AshError(f"the update was not deployed: {out.outcome} ({out.reason}){kept}", hint="see 'ash status'")
+
+
+@command("status", "st")
+def status_cmd(as_json: JsonOpt = False) -> None:
+    """Show what is deployed and booted, and what the last automatic update did (read-only)."""
+    from ..ops import update
+
+    s = state()
+    last = update.read_record(s.system)["last"]
+    data = {"deployed": s.store.deployed(), "booted": s.store.booted(), "last_update": last}
+    if as_json:
+        emit_json(data)
+        return
+    print(f"deployed: {_or_none(data['deployed'])}, booted: {_or_none(data['booted'])}")
+    if last is None:
+        print("last update: none yet")
+        return
+    print(update.summary(last))
+    for check in last["checks"]:
+        mark = "ok" if check["passed"] else ("FAILED" if check["required"] else "failed (wanted)")
+        print(f"  check {check['name']}: {mark}{': ' + check['reason'] if check['reason'] else ''}")
+    changes = last.get("changes") or {}
+    for p in changes.get("added", []):
+        print(f"  + {p['name']} {p['version']}")
+    for p in changes.get("removed", []):
+        print(f"  - {p['name']} {p['version']}")
+    for c in changes.get("changed", []):
+        print(f"  ~ {c['name']} {c['from']} -> {c['to']}")
+
+
+def _or_none(sid: int | None) -> str:
+    return "none" if sid is None else f"snapshot {sid}"
 
 
 @command("etc-update", "etc")

@@ -39,6 +39,10 @@ def check_cmd() -> None:
     for message in system.repairs:
         print(message)
     print(f"ok: {count} snapshots, {'repaired' if system.repairs else 'nothing to repair'}")
+    from ..ops import update
+
+    if (last := update.read_record(system)["last"]) is not None:
+        print(update.summary(last))
 
 
 @command("init")

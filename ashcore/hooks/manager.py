@@ -32,7 +32,7 @@ from .records import CommandSpec, PackageManagerInfo
 
 if TYPE_CHECKING:
     from ..sandbox.chroot import Chroot
-    from .records import BootstrapOptions, DeployContext, Package
+    from .records import BootstrapOptions, DeployContext, HealthCheck, Package
 
 GROUP = "ash.plugins"
 #: The top-level packages of this repository's plugin distributions, and the distribution of each.
@@ -231,6 +231,18 @@ class Plugins:
 
     def post_deploy(self, context: DeployContext) -> None:
         self.pm.hook.ash_post_deploy(context=context)
+
+    def health_checks(self) -> tuple[list[HealthCheck], list[str]]:
+        """Every plugin's health checks, and the plugins that failed to give theirs (each reported)."""
+        checks: list[HealthCheck] = []
+        broken: list[str] = []
+        for impl in reversed(self.pm.hook.ash_health_checks.get_hookimpls()):
+            try:
+                checks += list(cast("Sequence[HealthCheck]", impl.function()))
+            except Exception as exc:  # noqa: BLE001 - a broken plugin fails its checks, not the CLI
+                warn(f"plugin '{impl.plugin_name}' failed to list its health checks ({exc})")
+                broken.append(impl.plugin_name)
+        return checks, broken
 
     def commands(self, reserved: set[str]) -> dict[str, CommandSpec]:
         """Commands contributed by plugins, minus any that clash with ``reserved`` or each other."""

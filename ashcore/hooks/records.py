@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import attrs
+
+if TYPE_CHECKING:
+    from ..sandbox.chroot import Chroot
 
 
 class Firmware(enum.StrEnum):
@@ -100,3 +105,20 @@ class DeployContext:
     default: BootTarget | None = None
     fallback: BootTarget | None = None
     snapshots: tuple[BootTarget, ...] = ()
+
+
+@attrs.frozen
+class HealthCheck:
+    """A check that a snapshot is fit to boot, run before ``ash auto-upgrade`` deploys it.
+
+    ``check(chroot)`` gets a chroot of a throwaway copy of the candidate snapshot (what it changes is
+    dropped) and returns why the snapshot fails, or None when it passes; an :class:`AshError` it raises
+    is a failure too. A failed ``required`` check stops the deploy; the others are reported only.
+    ``package_manager``, when set, limits the check to snapshots of that package manager. The chroot
+    stops each command after the configured time (``check_timeout`` in ``/etc/ash/update.conf``).
+    """
+
+    name: str
+    check: Callable[[Chroot], str | None] = attrs.field(eq=False, repr=False)
+    required: bool = True
+    package_manager: str | None = None

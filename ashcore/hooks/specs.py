@@ -22,7 +22,7 @@ from .. import PROJECT
 
 if TYPE_CHECKING:
     from ..sandbox.chroot import Chroot
-    from .records import BootstrapOptions, CommandSpec, DeployContext, Package, PackageManagerInfo
+    from .records import BootstrapOptions, CommandSpec, DeployContext, HealthCheck, Package, PackageManagerInfo
 
 hookspec = pluggy.HookspecMarker(PROJECT)
 #: Marks a plugin's hook implementations (plugins import it from :mod:`ashcore.api`).
@@ -193,6 +193,17 @@ def ash_post_deploy(context: DeployContext) -> None:
     """React to a finished deployment (the bootloader already boots ``context.snapshot``).
 
     Fires at the end of ``ash deploy``; a failure is reported but the deployment stays.
+    """
+
+
+@hookspec
+def ash_health_checks() -> Sequence[HealthCheck]:
+    """Checks that a snapshot is fit to boot, which ``ash auto-upgrade`` runs on the upgraded
+    candidate before it deploys it (see :class:`~ashcore.hooks.records.HealthCheck`).
+
+    Fires for every plugin at each automatic update; a distro plugin checks its package database,
+    a bootloader plugin that the snapshot has what it boots. A plugin whose hook raises is reported
+    and its checks count as failed.
     """
 
 

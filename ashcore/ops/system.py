@@ -204,6 +204,34 @@ class System:
                 btrfs.wait_deleted(self.store.path)  # what the command wrote is free again when ash exits
             raise
 
+    @contextmanager
+    def scratch(self, tree: Tree, snapshot_id: int, *, timeout: float | None = None) -> Iterator[Chroot]:
+        """A chroot of a throwaway copy of snapshot ``snapshot_id``: what runs in it is dropped, and
+        the snapshot is never changed (checks of a candidate before it is deployed). Each command
+        run in it is stopped after ``timeout`` seconds."""
+        from ..sandbox.chroot import Chroot
+
+        work = self.store.work_path(snapshot_id)
+        btrfs.ensure_absent(work)
+        btrfs.snapshot(self.store.snapshot_path(snapshot_id), work, readonly=False)
+        pm = self.plugins.package_manager_or_none(work, tree.distro)
+        chroot = Chroot(
+            root=work,
+            snapshot=snapshot_id,
+            package_manager=pm,
+            sysroot=self.store.sysroot,
+            lock_fd=self.lock_fd,
+            timeout=timeout,
+        )
+        try:
+            self.plugins.chroot_enter(chroot)
+            yield chroot
+        finally:
+            try:
+                chroot.close()
+            finally:
+                btrfs.ensure_absent(work)
+
     def check_space(self, tree: Tree) -> None:
         """Refuse to start a change with less than :data:`MIN_FREE` free, naming what to delete; first
         wait for the space of deleted subvolumes (working copies, snapshots), which btrfs frees late."""

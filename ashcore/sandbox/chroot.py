@@ -10,6 +10,7 @@ import signal
 import stat
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -78,7 +79,8 @@ class Chroot:
 
     ``chroot_enter`` hooks may add :class:`Bind`\\ s and environment variables, and register cleanups
     with :meth:`on_exit`; they all apply to every :meth:`run`. ``devices`` are the block devices its
-    commands may use (none, unless the caller names them: see :class:`Device`).
+    commands may use (none, unless the caller names them: see :class:`Device`). ``timeout`` (seconds)
+    bounds every :meth:`run` that gives none itself (the health checks' chroot sets it).
     """
 
     root: Path
@@ -89,6 +91,7 @@ class Chroot:
     env: dict[str, str] = attrs.field(factory=dict)
     devices: list[Device] = attrs.field(factory=list)
     lock_fd: int | None = None
+    timeout: float | None = None
     _cleanups: list[Callable[[], None]] = attrs.field(factory=list)
 
     def on_exit(self, callback: Callable[[], None]) -> None:
@@ -121,15 +124,18 @@ class Chroot:
         env: Mapping[str, str] | None = None,
         stdin: int | None = subprocess.DEVNULL,
         capture: bool = False,
+        timeout: float | None = None,
     ) -> subprocess.CompletedProcess[str]:
         """Run ``command`` (an argv list, never a shell string) chrooted into :attr:`root`.
 
         Output streams to the terminal unless ``capture``; ``stdin=None`` passes ash's own stdin
         through. With ``check``, a non-zero exit raises :class:`CommandFailed` carrying the last line
         of stderr, except for an interactive command (stdin passed through from a terminal): its
-        stderr must be the terminal itself, or shells such as bash do not become interactive.
+        stderr must be the terminal itself, or shells such as bash do not become interactive. After
+        ``timeout`` seconds the command and all it started are killed, and :class:`AshError` says so.
         """
         argv = [os.fspath(a) for a in command]
+        timeout = self.timeout if timeout is None else timeout
         interactive = stdin is None and not capture and os.isatty(0)
         spec = {
             "root": os.fspath(self.root),
@@ -162,6 +168,15 @@ class Chroot:
                     pass_fds=(spec_fd,) if self.lock_fd is None else (spec_fd, self.lock_fd),
                 ) as proc,
             ):
+                expired = threading.Event()
+
+                def stop() -> None:  # killing the sandbox kills its PID namespace: all the command started
+                    expired.set()
+                    proc.kill()
+
+                timer = threading.Timer(timeout, stop) if timeout is not None else None
+                if timer:
+                    timer.start()
                 try:
                     if interactive:
                         out, err = None, ""
@@ -171,8 +186,13 @@ class Chroot:
                 except BaseException:  # ash is stopping: the command dies with its namespace
                     proc.kill()
                     raise
+                finally:
+                    if timer:
+                        timer.cancel()
         finally:
             signal.signal(signal.SIGINT, previous)
+        if expired.is_set():
+            raise AshError(f"'{argv[0]}' did not finish within {timeout:g} s and was stopped")
         if check and proc.returncode != 0:
             raise CommandFailed(argv, proc.returncode, err)
         return subprocess.CompletedProcess(argv, proc.returncode, out, err)

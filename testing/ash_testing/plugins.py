@@ -57,8 +57,9 @@ def pip_install(src: Path, target: Path) -> None:
 
 
 def env_with(site: Path, **extra: str) -> dict:
-    """Environment for ``Ash`` calls that see the plugins in ``site``."""
-    return {"PYTHONPATH": os.fspath(site), **extra}
+    """Environment for ``Ash`` calls that see the plugins in ``site`` (before what PYTHONPATH had)."""
+    path = os.pathsep.join(filter(None, [os.fspath(site), os.environ.get("PYTHONPATH")]))
+    return {"PYTHONPATH": path, **extra}
 
 
 #: A minimal package-manager plugin for the busybox test root (``ID=testos``): one file per package

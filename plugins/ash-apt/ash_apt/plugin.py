@@ -20,6 +20,7 @@ from ashcore.api import (
     AshError,
     BootstrapOptions,
     CommandFailed,
+    HealthCheck,
     Package,
     PackageManagerInfo,
     UsageError,
@@ -169,6 +170,20 @@ def ash_sync(chroot: Chroot, parent: Path, packages: Sequence[Package]) -> None:
         hint = "the parent's version cannot be had from the archive (gone, or unreachable): 'ash sync' the tree"
         hint += ", which upgrades it"
         raise AshError(exc.message, hint=hint) from None
+
+
+@hookimpl
+def ash_health_checks() -> list[HealthCheck]:
+    return [HealthCheck("dpkg database", _dpkg_audit, package_manager=NAME)]
+
+
+def _dpkg_audit(chroot: Chroot) -> str | None:
+    """``dpkg --audit`` finds no package half installed, half configured or missing its files."""
+    proc = chroot.run(["dpkg", "--audit"], check=False, capture=True)
+    found = (proc.stdout or "").strip()
+    if proc.returncode == 0 and not found:
+        return None
+    return "dpkg --audit: " + (found.splitlines()[0] if found else f"exited with status {proc.returncode}")
 
 
 @hookimpl

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ashcore.api import AshError, DeployContext, atomic_write, hookimpl
+from ashcore.api import AshError, Chroot, DeployContext, HealthCheck, atomic_write, hookimpl
 
 from . import config, install, osprober, verify
 
@@ -17,6 +17,15 @@ def ash_pre_deploy(context: DeployContext) -> None:
             f"snapshot {context.snapshot} has no kernel with an initramfs in /boot, so it could not boot",
             hint="install a kernel into it first (on Debian: linux-image-amd64)",
         )
+
+
+@hookimpl
+def ash_health_checks() -> list[HealthCheck]:
+    return [HealthCheck("kernel and initramfs", _has_kernel)]
+
+
+def _has_kernel(chroot: Chroot) -> str | None:
+    return None if config.kernel(chroot.root) else "no kernel with an initramfs in /boot: GRUB could not boot it"
 
 
 @hookimpl

@@ -99,6 +99,14 @@ def targets(chroot: Chroot, packages: Sequence[str]) -> dict[str, str]:
     return dict(line.split(" ", 1) for line in proc.stdout.splitlines() if line.count(" ") == 1)
 
 
+def check_database(chroot: Chroot) -> str | None:
+    """``pacman -Dk``: every package's dependencies are installed and its files' owners agree."""
+    proc = _run(chroot, ("-Dk",), capture=True)
+    if proc.returncode == 0:
+        return None
+    return "pacman -Dk: " + _reason(proc.stderr, proc.stdout).strip()
+
+
 def cache_file(chroot: Chroot, name: str) -> str:
     """The path by which pacman, where it runs on this snapshot (see :func:`_run`), reaches ``name`` in
     the shared package cache."""

@@ -15,6 +15,7 @@ from ashcore.api import (
     Bind,
     BootstrapOptions,
     CommandSpec,
+    HealthCheck,
     Package,
     PackageManagerInfo,
     hookimpl,
@@ -77,6 +78,11 @@ def ash_sync(chroot: Chroot, parent: Path, packages: Sequence[Package]) -> None:
     """The parent's exact versions, from the shared package cache or from package databases that
     offer them; never an upgrade (see :mod:`ash_pacman.sync`)."""
     sync.sync(chroot, parent, packages)
+
+
+@hookimpl
+def ash_health_checks() -> list[HealthCheck]:
+    return [HealthCheck("pacman database", pacman.check_database, package_manager=NAME)]
 
 
 @hookimpl
