@@ -130,6 +130,9 @@ def test_self_update_copies_the_installed_ash_without_an_index(ash, python_root,
     assert not (site / "ashcore-0.1.0.dist-info/direct_url.json").exists()
     assert (site / "ashcore/__pycache__").is_dir()  # compiled by the snapshot's python3
     assert ash("run", sid, "ash", "--version").stdout == "ash 0.1.0\n"
+    timer = ash.snapshot(int(sid)) / "usr/lib/systemd/system/ash-auto-upgrade.timer"
+    assert "OnCalendar=daily" in timer.read_text(), "the automatic update's units come with ash"
+    assert not (ash.snapshot(int(sid)) / "etc/systemd/system/timers.target.wants").exists(), "only setup enables it"
     # that copy, run by the host's system python3 as an installed system runs it, updates a snapshot too
     again = ash("clone", "0").stdout.strip()
     launcher = f"import sys; sys.path.insert(0, {os.fspath(site)!r}); from ashcore.cli.main import main; main()"
@@ -150,6 +153,9 @@ def test_self_update_from_a_checkout(ash, python_root):
     assert "ashcore/cli/main.py,," in (info / "RECORD").read_text().splitlines()  # what the next self-update copies
     assert not (info / "direct_url.json").exists() and not list(site.glob("__editable__*"))
     assert ash("run", sid, "ash", "--version").stdout == "ash 0.1.0\n"
+    timer = ash.snapshot(int(sid)) / "usr/lib/systemd/system/ash-auto-upgrade.timer"
+    assert "OnCalendar=daily" in timer.read_text(), "the automatic update's units come with ash"
+    assert not (ash.snapshot(int(sid)) / "etc/systemd/system/timers.target.wants").exists(), "only setup enables it"
 
 
 def test_self_update_copies_only_runtime_code(ash, python_root):

@@ -37,7 +37,7 @@ from ..process import run
 from ..sandbox.chroot import Chroot
 from ..store.tree import Tree
 from .disks import BlockDevice, GiB, Guard, check_tools, filesystem_type, partition_image
-from .selfcopy import install_ash
+from .selfcopy import UNIT_DIR, install_ash
 
 MIN_SIZE = 3 * GiB
 #: The free space the host needs where a disk image (sparse, up to its size) is made.
@@ -319,6 +319,10 @@ def _configure(system: System, chroot: Chroot, settings: Settings, tree: Tree) -
     if settings.user:
         _add_user(system, chroot, settings.user, settings.user_password)
     install_ash(system, chroot, tree)
+    wants = in_root(root, "etc/systemd/system/timers.target.wants")  # the update timer, enabled
+    wants.mkdir(parents=True, exist_ok=True)
+    (wants / "ash-auto-upgrade.timer").unlink(missing_ok=True)
+    (wants / "ash-auto-upgrade.timer").symlink_to(f"/{UNIT_DIR}/ash-auto-upgrade.timer")
 
 
 def _chpasswd(chroot: Chroot, user: str, password: str) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ..errors import AshError
 from ..fs import btrfs
-from ..fs.files import in_root
+from ..fs.files import atomic_write, in_root
 from ..ops.system import System
 from ..sandbox.chroot import Chroot
 from ..store.tree import Tree
@@ -38,10 +38,40 @@ main()
 """
 
 
+#: The automatic update (docs/updates.md), shipped with ash; the installer enables the timer.
+UNITS = {
+    "ash-auto-upgrade.service": """[Unit]
+Description=ash automatic update: upgrade a clone of the deployed snapshot, check it, deploy it
+ConditionACPower=true
+Wants=network-online.target
+After=network-online.target
+
+[Service]
+Type=oneshot
+ExecStart=/usr/bin/ash auto-upgrade --scheduled
+Nice=19
+IOSchedulingClass=idle
+""",
+    "ash-auto-upgrade.timer": """[Unit]
+Description=Daily ash automatic update
+
+[Timer]
+OnCalendar=daily
+RandomizedDelaySec=2h
+Persistent=true
+
+[Install]
+WantedBy=timers.target
+""",
+}
+UNIT_DIR = "usr/lib/systemd/system"
+
+
 def install_ash(system: System, chroot: Chroot, tree: Tree) -> None:
     """Put ash, the plugins this system uses and their dependencies into ``/usr/lib/ash/site`` of the
-    root behind ``chroot`` (replacing what was there), with a ``/usr/bin/ash`` launcher; the
-    target's python3 byte-compiles them. Both paths are taken as the root sees them."""
+    root behind ``chroot`` (replacing what was there), with a ``/usr/bin/ash`` launcher and the
+    automatic update's systemd units; the target's python3 byte-compiles them. The paths are taken
+    as the root sees them."""
     root = chroot.root
     version, running = _python_version(root), "{}.{}".format(*sys.version_info)
     if version != running:
@@ -66,6 +96,10 @@ def install_ash(system: System, chroot: Chroot, tree: Tree) -> None:
     launcher.parent.mkdir(parents=True, exist_ok=True)
     launcher.write_text(LAUNCHER)
     launcher.chmod(0o755)
+    units = in_root(root, UNIT_DIR)
+    units.mkdir(parents=True, exist_ok=True)
+    for name, text in UNITS.items():
+        atomic_write(units / name, text)
     chroot.run(["python3", "-m", "compileall", "-q", SITE])
 
 

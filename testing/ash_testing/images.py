@@ -124,6 +124,10 @@ def boot_and_check(
     partition = partition or ("vda2" if firmware == "uefi" else "vda1")
     assert report["dpkg-db"].startswith(f"/dev/{partition}[/@.snapshots/deploy/{snapshot}-"), context
     assert report["firmware"] == firmware, context
+    assert report["update-timer"] == "enabled", f"the automatic update's timer: {report['update-timer']}{context}"
+    assert report["update-status"].startswith(f"deployed: snapshot {snapshot}, booted: snapshot {snapshot} "), (
+        report["update-status"] + context
+    )
     installed = report[f"package-{PACKAGE}"].startswith("install ok installed")
     assert installed == package, f"{PACKAGE}: {report[f'package-{PACKAGE}']}{context}"
     assert result.returncode == 0, f"QEMU exited with {result.returncode}{context}"

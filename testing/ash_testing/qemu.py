@@ -214,6 +214,8 @@ for p in @PACKAGES@; do
 done
 [ -d /sys/firmware/efi ] && say firmware uefi || say firmware bios
 say uptime "$(cut -d' ' -f1 /proc/uptime)"
+say update-timer "$(systemctl is-enabled ash-auto-upgrade.timer 2>&1)"
+say update-status "$(ash status 2>&1 | tr '\n' ' ')"
 if [ -s /etc/ash-report-deploy ]; then  # asked for: ash at work on the booted system itself
   say guest-etc-update "$(ash etc-update 2>&1 | tail -n 1)"
   say guest-etc-saved "$(ls "/.snapshots/rootfs/snapshot-$(cat /usr/lib/ash/snapshot)/etc/ash-report-deploy" 2>&1)"
