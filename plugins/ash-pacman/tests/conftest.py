@@ -28,6 +28,8 @@ from ash_testing.http import Server
 from ash_testing.require import require
 from ash_testing.roots import busybox_tree, copy_programs
 
+from ashcore.fs import btrfs
+
 REPO = "test"
 PACMAN_CONF = f"""\
 [options]
@@ -212,4 +214,28 @@ def arch(request: pytest.FixtureRequest, bare: Arch) -> Arch:
     else:
         bare.init(request.getfixturevalue("pacman_arch_root"), request.getfixturevalue("repo_server").url)
     bare.mode = request.param
+    return bare
+
+
+def _bootable(base: Path) -> None:
+    """Make an Arch-like root deployable with ash-grub: a kernel and initramfs (dummies: nothing
+    boots them) and /etc/default/grub."""
+    (base / "boot").mkdir()
+    for name in ("vmlinuz-6.1.0-9-amd64", "initrd.img-6.1.0-9-amd64"):
+        (base / "boot" / name).write_text(name)
+    (base / "etc/default").mkdir(parents=True, exist_ok=True)
+    (base / "etc/default/grub").write_text("GRUB_TIMEOUT=1\n")
+
+
+@pytest.fixture
+def deployed(bare: Arch, busybox_arch_root: Path) -> Arch:
+    """0 an Arch-like base with a kernel, 1 a clone with liba 1.0-1, deployed; home and var shared
+    subvolumes, as the installer makes them. pacman runs from outside the snapshots."""
+    for name in ("home", "var"):
+        btrfs.create(bare.ash.sysroot / name)
+    bare.repo.add("liba", "1.0-1")
+    bare.init(busybox_arch_root, bare.repo.file_url, before_init=_bootable)
+    bare.ash("clone", "0")
+    bare.ash("install", "1", "liba")
+    bare.ash("deploy", "1")
     return bare

@@ -5,7 +5,6 @@ and the health checks of the plugins, of ash and of the user, each run in a thro
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from ash_testing.cli import error_lines
@@ -13,35 +12,11 @@ from ash_testing.deploys import deploy_state
 from ash_testing.plugins import env_with, make_plugin, pip_install
 from ash_testing.snapshots import digest
 
-from ashcore.fs import btrfs
-
-KERNEL = "6.1.0-9-amd64"
 REQUIRED = """#!/bin/sh
 grep -qx 1.0-1 /usr/share/liba/version && exit 0
 echo "liba $(cat /usr/share/liba/version) is not the tested one" >&2
 exit 1
 """
-
-
-def _bootable(base: Path) -> None:
-    (base / "boot").mkdir()
-    for name in (f"vmlinuz-{KERNEL}", f"initrd.img-{KERNEL}"):
-        (base / "boot" / name).write_text(name)
-    (base / "etc/default").mkdir(parents=True, exist_ok=True)
-    (base / "etc/default/grub").write_text("GRUB_TIMEOUT=1\n")
-
-
-@pytest.fixture
-def deployed(bare, busybox_arch_root):
-    """0 an Arch-like base with a kernel, 1 a clone with liba 1.0-1, deployed; home and var shared."""
-    for name in ("home", "var"):
-        btrfs.create(bare.ash.sysroot / name)
-    bare.repo.add("liba", "1.0-1")
-    bare.init(busybox_arch_root, bare.repo.file_url, before_init=_bootable)
-    bare.ash("clone", "0")
-    bare.ash("install", "1", "liba")
-    bare.ash("deploy", "1")
-    return bare
 
 
 def said(proc) -> list[str]:
