@@ -131,3 +131,31 @@ def test_the_collection_builds(tmp_path):
     (built,) = tmp_path.glob("ash-ash-*.tar.gz")
     listing = subprocess.run(["tar", "-tzf", built], check=True, capture_output=True, text=True).stdout.split()
     assert {"plugins/modules/ash.py", "plugins/modules/ash_facts.py", "meta/runtime.yml"} <= set(listing)
+
+
+#: A stand-in for pip's bootstrap script, which ansible-test downloads from ci-files.testing.ansible.com
+#: (not reachable here): ensurepip, then pip installs what ansible-test asks for from PyPI.
+GET_PIP = """\
+import subprocess
+import sys
+
+subprocess.check_call([sys.executable, "-m", "ensurepip", "--upgrade", "--default-pip"])
+args = [a for a in sys.argv[1:] if a not in ("--disable-pip-version-check", "--no-setuptools", "--no-wheel")]
+subprocess.check_call([sys.executable, "-m", "pip", "install", "--cert", "/etc/ssl/certs/ca-certificates.crt", *args])
+"""
+
+
+def test_the_modules_pass_ansible_test_sanity():
+    """ansible-test's validate-modules (documentation, argument spec and return values agree)."""
+    ansible_test = Path(sys.executable).with_name("ansible-test")
+    require(ansible_test.exists(), "needs ansible-core")
+    stand_in = Path.home() / ".ansible/test/cache/get_pip_24_2.py"
+    if not stand_in.exists():
+        stand_in.parent.mkdir(parents=True, exist_ok=True)
+        stand_in.write_text(GET_PIP)
+    source = COLLECTIONS / "ansible_collections/ash/ash"
+    modules = ["plugins/modules/ash.py", "plugins/modules/ash_facts.py"]
+    python = "{}.{}".format(*sys.version_info)
+    argv = [ansible_test, "sanity", "--test", "validate-modules", "--python", python, *modules]
+    proc = subprocess.run(argv, cwd=source, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
