@@ -1,10 +1,15 @@
-"""Commands that look: tree, current, list, diff, plugins. They take no lock and need no root."""
+"""Commands that look: tree, current, list, show, diff, plugins. They take no lock and need no root."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..console import emit_json
 from ..errors import AshError
-from .app import JsonOpt, Snap, command, state
+from .app import JsonOpt, Snap, State, command, state
+
+if TYPE_CHECKING:
+    from ..store.tree import Tree
 
 
 @command("tree", "t")
@@ -58,6 +63,39 @@ def list_cmd(snapshot: Snap, as_json: JsonOpt = False) -> None:
         emit_json([{"name": p.name, "version": p.version, "explicit": p.explicit} for p in found])
     for p in [] if as_json else found:
         print(f"{p.name} {p.version}")
+
+
+@command("show")
+def show_cmd(snapshot: Snap, as_json: JsonOpt = False) -> None:
+    """Show one snapshot: parent, children, description, mutability, explicit packages, deployed, booted."""
+    s = state()
+    tree = s.store.load()
+    snap = s.store.require(tree, snapshot)
+    data = {
+        **snap.to_json(),
+        "children": sorted(c.id for c in tree.snapshots.values() if c.parent == snap.id),
+        "deployed": s.store.deployed() == snap.id,
+        "booted": s.store.booted() == snap.id,
+        "explicit_packages": _explicit(s, tree, snap.id),
+    }
+    if as_json:
+        emit_json(data)
+        return
+    for key in ("id", "parent", "description", "mutable", "created", "deployed", "booted"):
+        print(f"{key}: {'-' if data[key] is None else data[key]}")
+    print(f"children: {', '.join(map(str, data['children'])) or '-'}")
+    packages = data["explicit_packages"]
+    shown = "(no package manager manages it)" if packages is None else " ".join(p["name"] for p in packages) or "-"
+    print(f"explicit packages: {shown}")
+
+
+def _explicit(s: State, tree: Tree, sid: int) -> list[dict] | None:
+    """The packages installed explicitly in ``sid``, or None when no plugin manages its distribution."""
+    from ..ops import packages
+
+    if s.system.plugins.package_manager_or_none(s.store.snapshot_path(sid), tree.distro) is None:
+        return None
+    return [{"name": p.name, "version": p.version} for p in packages.installed(s.system, tree, sid) if p.explicit]
 
 
 @command("diff", "dif")
