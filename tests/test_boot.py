@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -180,6 +181,10 @@ def test_install_onto_a_partition_leaves_the_rest_of_the_disk(debian_base, overl
         assert subprocess.run(["sfdisk", "--dump", disk], check=True, capture_output=True, text=True).stdout == table
     with installer.open_system(image) as view:
         assert Ash(view)("current").stdout == "0\n"
-        assert (view / ".snapshots/rootfs/snapshot-0/etc/hostname").read_text() == "parted\n"
+        base = view / ".snapshots/rootfs/snapshot-0"
+        assert (base / "etc/hostname").read_text() == "parted\n"
+        assert (base / "usr/share/man/man8/ash.8").read_text().startswith(".TH ASH 8 "), "ash(8) comes with ash"
+        timer = base / "etc/systemd/system/timers.target.wants/ash-auto-upgrade.timer"
+        assert os.readlink(timer) == "/usr/lib/systemd/system/ash-auto-upgrade.timer", "the update timer is enabled"
     with open(image, "rb") as f:
         assert b"GRUB" in f.read(512)

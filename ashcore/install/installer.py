@@ -67,6 +67,7 @@ class Settings:
     user_password: str = ""
     cache_dir: Path | None = None
     passphrase: str | None = None  # encrypt the root partition with this passphrase
+    ash_files: dict[str, str] = attrs.field(factory=dict)  # what comes with ash besides its code: ash(8)
 
 
 @attrs.frozen
@@ -318,7 +319,7 @@ def _configure(system: System, chroot: Chroot, settings: Settings, tree: Tree) -
         _chpasswd(chroot, "root", settings.root_password)
     if settings.user:
         _add_user(system, chroot, settings.user, settings.user_password)
-    install_ash(system, chroot, tree)
+    install_ash(system, chroot, tree, settings.ash_files)
     wants = in_root(root, "etc/systemd/system/timers.target.wants")  # the update timer, enabled
     wants.mkdir(parents=True, exist_ok=True)
     (wants / "ash-auto-upgrade.timer").unlink(missing_ok=True)

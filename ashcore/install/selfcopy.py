@@ -16,12 +16,13 @@ import json
 import re
 import shutil
 import sys
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 
 from ..errors import AshError
 from ..fs import btrfs
-from ..fs.files import atomic_write, in_root
+from ..fs.files import atomic_write, in_root, write_in
 from ..ops.system import System
 from ..sandbox.chroot import Chroot
 from ..store.tree import Tree
@@ -67,11 +68,11 @@ WantedBy=timers.target
 UNIT_DIR = "usr/lib/systemd/system"
 
 
-def install_ash(system: System, chroot: Chroot, tree: Tree) -> None:
+def install_ash(system: System, chroot: Chroot, tree: Tree, extra: Mapping[str, str] | None = None) -> None:
     """Put ash, the plugins this system uses and their dependencies into ``/usr/lib/ash/site`` of the
-    root behind ``chroot`` (replacing what was there), with a ``/usr/bin/ash`` launcher and the
-    automatic update's systemd units; the target's python3 byte-compiles them. The paths are taken
-    as the root sees them."""
+    root behind ``chroot`` (replacing what was there), with a ``/usr/bin/ash`` launcher, the
+    automatic update's systemd units and ``extra`` (relative path: text; the man page); the target's
+    python3 byte-compiles them. The paths are taken as the root sees them."""
     root = chroot.root
     version, running = _python_version(root), "{}.{}".format(*sys.version_info)
     if version != running:
@@ -100,6 +101,9 @@ def install_ash(system: System, chroot: Chroot, tree: Tree) -> None:
     units.mkdir(parents=True, exist_ok=True)
     for name, text in UNITS.items():
         atomic_write(units / name, text)
+    for rel, text in (extra or {}).items():  # what the CLI makes of itself: the man page
+        in_root(root, rel).parent.mkdir(parents=True, exist_ok=True)
+        write_in(root, rel, text)
     chroot.run(["python3", "-m", "compileall", "-q", SITE])
 
 
