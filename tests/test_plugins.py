@@ -39,6 +39,10 @@ def test_third_party_plugin_is_found_called_and_listed(store, tmp_path, plugin_s
     assert records["hello"]["version"] == "1.2.3"
     assert records["hello"]["third_party"] is True
     assert records["hello"]["hooks"] == ["ash_chroot_enter", "ash_commands"]
+    assert records["hello"]["api"] is None and records["grub"]["api"] == "ashcore<0.2,>=0.1"  # what each requires
+    listed = store("plugins", env=env).stdout
+    assert "hello: ash-hello 1.2.3 (third-party), for an unstated plugin API\n" in listed
+    assert "grub: ash-grub 0.1.0, for ashcore<0.2,>=0.1\n" in listed
     assert "hello" in store("--help", env=env).stdout
     assert store("hello", "--name", "ash", env=env).stdout == "hello ash\n"
     store("clone", "0")

@@ -120,13 +120,17 @@ def diff_cmd(old: Snap, new: Snap, as_json: JsonOpt = False) -> None:
 
 @command("plugins")
 def plugins_cmd(as_json: JsonOpt = False) -> None:
-    """List the plugins found, their distributions and the hooks they implement."""
+    """List the plugins found, their distributions, the plugin API they were built for, and their hooks."""
+    from ..hooks.manager import api_of
+
     plugins = state().system.plugins
+    apis = {r.distribution: api_of(r.distribution) for r in plugins.records}
     if as_json:
-        emit_json([r.to_json() for r in plugins.records])
+        emit_json([{**r.to_json(), "api": apis[r.distribution]} for r in plugins.records])
         return
     if not plugins.records:
         print("no plugins installed")
     for r in plugins.records:
         party = " (third-party)" if r.third_party else ""
-        print(f"{r.name}: {r.distribution} {r.version}{party}\n    hooks: {', '.join(r.hooks) or '-'}")
+        api = f", for {apis[r.distribution]}" if apis[r.distribution] else ", for an unstated plugin API"
+        print(f"{r.name}: {r.distribution} {r.version}{party}{api}\n    hooks: {', '.join(r.hooks) or '-'}")

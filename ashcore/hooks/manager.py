@@ -15,6 +15,7 @@ distribution is called.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
@@ -59,6 +60,20 @@ class PluginRecord:
 
     def to_json(self) -> dict:
         return attrs.asdict(self)
+
+
+def api_of(distribution: str) -> str | None:
+    """The versions of ash's plugin API (``ashcore``) that ``distribution`` was built for, as it
+    requires them (``ashcore<0.2,>=0.1``), or None when it says nothing."""
+    try:
+        requires = metadata.distribution(distribution).requires or []
+    except metadata.PackageNotFoundError:
+        return None
+    for requirement in requires:
+        name = re.split(r"[\s<>=!~;\[(]", requirement, maxsplit=1)[0]
+        if _normal(name) == "ashcore":
+            return requirement.split(";")[0].replace(" ", "")
+    return None
 
 
 def _normal(name: str) -> str:
