@@ -134,6 +134,7 @@ def test_self_update_copies_the_installed_ash_without_an_index(ash, python_root,
     assert "OnCalendar=daily" in timer.read_text(), "the automatic update's units come with ash"
     assert not (ash.snapshot(int(sid)) / "etc/systemd/system/timers.target.wants").exists(), "only setup enables it"
     assert (ash.snapshot(int(sid)) / "usr/share/man/man8/ash.8").read_text().startswith(".TH ASH 8 ")
+    assert "complete -F _ash ash" in (ash.snapshot(int(sid)) / "usr/share/bash-completion/completions/ash").read_text()
     # that copy, run by the host's system python3 as an installed system runs it, updates a snapshot too
     again = ash("clone", "0").stdout.strip()
     launcher = f"import sys; sys.path.insert(0, {os.fspath(site)!r}); from ashcore.cli.main import main; main()"
@@ -158,6 +159,7 @@ def test_self_update_from_a_checkout(ash, python_root):
     assert "OnCalendar=daily" in timer.read_text(), "the automatic update's units come with ash"
     assert not (ash.snapshot(int(sid)) / "etc/systemd/system/timers.target.wants").exists(), "only setup enables it"
     assert (ash.snapshot(int(sid)) / "usr/share/man/man8/ash.8").read_text().startswith(".TH ASH 8 ")
+    assert "complete -F _ash ash" in (ash.snapshot(int(sid)) / "usr/share/bash-completion/completions/ash").read_text()
 
 
 def test_self_update_copies_only_runtime_code(ash, python_root):

@@ -139,12 +139,12 @@ def self_update_cmd(
     from .. import __version__
     from ..install.selfcopy import install_ash
     from ..ops.packages import refuse_base
-    from . import manpage
+    from . import completion, manpage
 
     s = state()
     with s.system.changing() as tree:
         for sid in [s.store.require(tree, t).id for t in snapshots]:
             refuse_base(sid, "update ash in")
             with s.system.transaction(tree, sid) as chroot:
-                install_ash(s.system, chroot, tree, {manpage.PATH: manpage.render()})
+                install_ash(s.system, chroot, tree, {manpage.PATH: manpage.render(), **completion.scripts()})
             print(f"self-update: snapshot {sid} has ash {__version__}")

@@ -6,14 +6,10 @@
 
 from __future__ import annotations
 
-import importlib
 import time
-from typing import Any
-
-import typer.main
 
 from .. import __version__
-from . import app
+from . import introspect
 
 PATH = "usr/share/man/man8/ash.8"
 FILES = """.SH FILES
@@ -45,30 +41,15 @@ def _roff(text: str) -> str:
     return "\n".join(("\\&" + line) if line[:1] in (".", "'") else line for line in text.splitlines())
 
 
-def _usage(name: str, command: Any, ctx: Any) -> str:
-    pieces = " ".join(_roff(p) for p in command.collect_usage_pieces(ctx))  # as --help shows them
-    return f".B ash {_roff(name)}\n{pieces}"
-
-
-def _options(command: Any, ctx: Any) -> list[str]:
+def _options(options: tuple[introspect.Option, ...]) -> list[str]:
     lines = []
-    for param in command.get_params(ctx):
-        record = param.get_help_record(ctx)
-        if record is None or param.param_type_name == "argument":
-            continue
-        flags, help_text = record
-        lines += [".TP", f".B {_roff(flags)}", _roff(help_text)]
+    for option in options:
+        lines += [".TP", f".B {_roff(', '.join(option.flags))}", _roff(option.help)]
     return lines
 
 
 def render() -> str:
-    """The page: name, synopsis, every built-in command with its usage, help and options, files."""
-    from .main import GROUPS
-
-    for group in GROUPS:  # registers the commands, once per process
-        importlib.import_module(f"ashcore.cli.{group}")
-    root: Any = typer.main.get_command(app.app)  # a click group (typer's own copy of click)
-    top = root.make_context("ash", [], resilient_parsing=True)
+    """The page: name, synopsis, every command with its usage, help and options, files, exit status."""
     date = time.strftime("%Y-%m-%d", time.gmtime())
     out = [
         f'.TH ASH 8 "{date}" "ash {__version__}" "System Administration"',
@@ -78,20 +59,16 @@ def render() -> str:
         ".B ash",
         "[\\fIOPTIONS\\fR] \\fICOMMAND\\fR [\\fIARGS\\fR]...",
         ".SH DESCRIPTION",
-        _roff(root.help or ""),
+        _roff(introspect.description()),
         ".SH OPTIONS",
-        *_options(root, top),
+        *_options(introspect.global_options()),
         ".SH COMMANDS",
     ]
-    for name in root.list_commands(top):
-        command = root.get_command(top, name)
-        if command is None or command.hidden:
-            continue
-        ctx = command.make_context(name, [], parent=top, resilient_parsing=True)
-        out += [".SS " + _roff(name), _usage(name, command, ctx), ".PP", _roff(command.help or "")]
-        options = _options(command, ctx)
-        if options:
-            out += [".PP", "Options:", ".RS", *options, ".RE"]
+    for command in introspect.commands():
+        out += [".SS " + _roff(command.name), f".B ash {_roff(command.name)}", _roff(command.usage), ".PP"]
+        out.append(_roff(command.help))
+        if command.options:
+            out += [".PP", "Options:", ".RS", *_options(command.options), ".RE"]
     return "\n".join(out) + "\n" + FILES
 
 

@@ -65,7 +65,7 @@ def setup_cmd(
     """Install an ash system onto PARTITION of DISK (and ESP), or into a new disk image (--image)."""
     from ..install import installer
     from ..install.disks import parse_size
-    from . import manpage
+    from . import completion, manpage
 
     system = state().system
     system.check_can_change()
@@ -101,7 +101,7 @@ def setup_cmd(
         passphrase=(passphrase if passphrase is not None else ask.password("Passphrase of the encrypted root"))
         if encrypt
         else None,
-        ash_files={manpage.PATH: manpage.render()},
+        ash_files={manpage.PATH: manpage.render(), **completion.scripts()},
     )
     installer.preflight(system, settings)
     if isinstance(where, installer.Image):
