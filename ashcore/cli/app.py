@@ -208,8 +208,16 @@ def command(name: str, *aliases: str, **settings) -> Callable:
 
 
 def version_callback(value: bool) -> None:
+    """``--version``: the installed distribution's version, as its metadata says (a checkout that is
+    not installed has only the version in the source)."""
     if value:
-        print(f"ash {__version__}")
+        from importlib import metadata
+
+        try:
+            version = metadata.version("ashcore")
+        except metadata.PackageNotFoundError:
+            version = __version__
+        print(f"ash {version}")
         raise typer.Exit()
 
 
