@@ -46,13 +46,8 @@ options:
     description: Upgrade the snapshot's packages; changed only when a package's version changed.
     type: bool
     default: false
-  ash_path:
-    description: The C(ash) program on the target.
-    type: path
-    default: ash
-  sysroot:
-    description: The system root ash manages (C(ash --sysroot)); the running system's by default.
-    type: path
+extends_documentation_fragment:
+  - ash.ash.ash
 attributes:
   check_mode:
     support: full
@@ -95,39 +90,9 @@ commands:
 import json
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.ash.ash.plugins.module_utils.ash import ARGUMENTS, Ash
 
 NEW = "<new>"
-
-
-class Ash:
-    """The ash command on the target, through its JSON output."""
-
-    def __init__(self, module: AnsibleModule) -> None:
-        self.module = module
-        self.base = [module.params["ash_path"]]
-        if module.params["sysroot"]:
-            self.base += ["--sysroot", module.params["sysroot"]]
-        self.ran: list[list[str]] = []
-
-    def read(self, *args: str):
-        rc, out, err = self.module.run_command([*self.base, *args])
-        if rc != 0:
-            self.fail(list(args), rc, out, err)
-        return json.loads(out)
-
-    def change(self, *args: str) -> str:
-        self.ran.append(list(args))
-        if self.module.check_mode:
-            return ""
-        rc, out, err = self.module.run_command([*self.base, *args])
-        if rc != 0:
-            self.fail(list(args), rc, out, err)
-        return out
-
-    def fail(self, args: list[str], rc: int, out: str, err: str) -> None:
-        errors = [line[len("ash: error: ") :] for line in err.splitlines() if line.startswith("ash: error: ")]
-        msg = errors[-1] if errors else (err.strip().splitlines() or [f"ash {' '.join(args)} exited {rc}"])[-1]
-        self.module.fail_json(msg=msg, rc=rc, stdout=out, stderr=err, commands=self.ran)
 
 
 def nodes(tree: list) -> list:
@@ -222,8 +187,7 @@ def main() -> None:
             packages=dict(type="list", elements="str", default=[]),
             packages_state=dict(type="str", default="present", choices=["present", "absent"]),
             upgrade=dict(type="bool", default=False),
-            ash_path=dict(type="path", default="ash"),
-            sysroot=dict(type="path"),
+            **ARGUMENTS,
         ),
         mutually_exclusive=[["name", "snapshot"]],
         required_one_of=[["name", "snapshot"]],

@@ -10,14 +10,8 @@ short_description: The ash tree of a machine, what it boots, and its last automa
 version_added: "0.1.0"
 description:
   - Sets C(ansible_facts.ash) from C(ash tree --json) and C(ash status --json).
-options:
-  ash_path:
-    description: The C(ash) program on the target.
-    type: path
-    default: ash
-  sysroot:
-    description: The system root ash manages (C(ash --sysroot)); the running system's by default.
-    type: path
+extends_documentation_fragment:
+  - ash.ash.ash
 attributes:
   check_mode:
     support: full
@@ -46,26 +40,14 @@ ansible_facts:
   returned: always
 """
 
-import json
-
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.ash.ash.plugins.module_utils.ash import ARGUMENTS, Ash
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec=dict(ash_path=dict(type="path", default="ash"), sysroot=dict(type="path")),
-        supports_check_mode=True,
-    )
-    base = [module.params["ash_path"]]
-    if module.params["sysroot"]:
-        base += ["--sysroot", module.params["sysroot"]]
-    facts = {}
-    for args in (("tree", "--json"), ("status", "--json")):
-        rc, out, err = module.run_command([*base, *args])
-        if rc != 0:
-            errors = [line[len("ash: error: ") :] for line in err.splitlines() if line.startswith("ash: error: ")]
-            module.fail_json(msg=errors[-1] if errors else err.strip() or f"ash exited {rc}", rc=rc, stderr=err)
-        facts.update(json.loads(out))
+    module = AnsibleModule(argument_spec=dict(**ARGUMENTS), supports_check_mode=True)
+    ash = Ash(module)
+    facts = {**ash.read("tree", "--json"), **ash.read("status", "--json")}
     module.exit_json(changed=False, ansible_facts={"ash": facts})
 
 
