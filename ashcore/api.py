@@ -30,10 +30,12 @@ if TYPE_CHECKING:
         Firmware,
         Package,
         PackageManagerInfo,
+        ProfileFile,
     )
     from .hooks.specs import hookimpl
     from .process import output, run
     from .sandbox.chroot import Bind, Chroot, Device
+    from .store.tree import InstalledProfile
 
 __all__ = [
     # marking hook implementations
@@ -46,6 +48,8 @@ __all__ = [
     "Firmware",
     "Package",
     "PackageManagerInfo",
+    "ProfileFile",
+    "InstalledProfile",
     # errors (one line and a hint for the user)
     "AshError",
     "CommandFailed",
@@ -79,6 +83,8 @@ _WHERE = {
     "Firmware": ("ashcore.hooks.records", "Firmware"),
     "Package": ("ashcore.hooks.records", "Package"),
     "PackageManagerInfo": ("ashcore.hooks.records", "PackageManagerInfo"),
+    "ProfileFile": ("ashcore.hooks.records", "ProfileFile"),
+    "InstalledProfile": ("ashcore.store.tree", "InstalledProfile"),
     "AshError": ("ashcore.errors", "AshError"),
     "CommandFailed": ("ashcore.errors", "CommandFailed"),
     "UsageError": ("ashcore.errors", "UsageError"),

@@ -22,7 +22,7 @@ from .. import PROJECT
 
 if TYPE_CHECKING:
     from ..sandbox.chroot import Chroot
-    from .records import BootstrapOptions, CommandSpec, DeployContext, Package, PackageManagerInfo
+    from .records import BootstrapOptions, CommandSpec, DeployContext, Package, PackageManagerInfo, ProfileFile
 
 hookspec = pluggy.HookspecMarker(PROJECT)
 #: Marks a plugin's hook implementations (plugins import it from :mod:`ashcore.api`).
@@ -205,4 +205,17 @@ def ash_commands() -> Sequence[CommandSpec]:
 
     Fires when ``ash`` meets a command name it does not know, and for ``ash --help``. A name that
     clashes with a built-in command or another plugin's command is refused with a warning.
+    """
+
+
+# -- profiles ----------------------------------------------------------------------------------
+
+
+@hookspec
+def ash_profile_files() -> Sequence[ProfileFile]:
+    """Contribute profiles (desktops, roles) to ash-profiles: return
+    :class:`~ashcore.hooks.records.ProfileFile`\\ s naming TOML files, usually the plugin's package data.
+
+    Fires when ash-profiles collects the profiles it knows (every ``ash profile`` command and
+    ``ash install-profile``). A profile whose name another source also defines is refused, naming both.
     """
