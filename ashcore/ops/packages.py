@@ -85,21 +85,29 @@ class Diff:
     added: list[Package]
     removed: list[Package]
     changed: list[tuple[Package, Package]]
+    #: names of the installed profiles (the tree's records) the new snapshot has and the old lacks, and back
+    profiles_added: list[str] = attrs.field(factory=list)
+    profiles_removed: list[str] = attrs.field(factory=list)
 
     def to_json(self) -> dict:
         return {
             "added": [attrs.asdict(p) for p in self.added],
             "removed": [attrs.asdict(p) for p in self.removed],
             "changed": [{"name": a.name, "from": a.version, "to": b.version} for a, b in self.changed],
+            "profiles": {"added": self.profiles_added, "removed": self.profiles_removed},
         }
 
 
-def diff(old: list[Package], new: list[Package]) -> Diff:
+def diff(
+    old: list[Package], new: list[Package], old_profiles: Sequence[str] = (), new_profiles: Sequence[str] = ()
+) -> Diff:
     a, b = {p.name: p for p in old}, {p.name: p for p in new}
     return Diff(
         added=[b[n] for n in sorted(b.keys() - a.keys())],
         removed=[a[n] for n in sorted(a.keys() - b.keys())],
         changed=[(a[n], b[n]) for n in sorted(a.keys() & b.keys()) if a[n].version != b[n].version],
+        profiles_added=[n for n in new_profiles if n not in old_profiles],
+        profiles_removed=[n for n in old_profiles if n not in new_profiles],
     )
 
 

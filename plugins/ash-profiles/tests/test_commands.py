@@ -58,6 +58,9 @@ def test_install_does_packages_services_post_in_one_commit_and_records_the_profi
     listed = {p["name"]: p for p in json.loads(testos("profile", "list", "--json").stdout)}
     assert listed["desk"]["installed_in"] == [1] and listed["desk"]["distros"] == ["testos"]
     assert listed["server"]["installed_in"] == [] and listed["server"]["source"].startswith("ash-profiles (")
+    diff = testos("diff", "0", "1").stdout.splitlines()
+    assert diff[0] == "+ profile desk" and "+ alpha 1.0" in diff and "+ beta 1.0" in diff
+    assert json.loads(testos("diff", "1", "0", "--json").stdout)["profiles"] == {"added": [], "removed": ["desk"]}
     assert testos("branch", "1").stdout == "2\n"
     assert testos.profiles_of(2) == testos.profiles_of(1), "a branch inherits the record with the files"
     refused = testos.fail("profile", "install", "desk", "1")
@@ -146,7 +149,8 @@ def test_remove_takes_only_what_no_other_profile_or_explicit_install_needs(testo
     assert testos.profiles_of(1) == [] and not (root / WANTS / "other.service").exists()
 
 
-def test_profiles_from_a_pip_installed_distribution_and_a_clash_naming_both(testos, tmp_path, env_of):
+def test_hook_ash_profile_files(testos, tmp_path, env_of):
+    """Profiles from a pip-installed distribution (its package data), and a clash naming both sources."""
     code = """\
         from pathlib import Path
         from ashcore.api import ProfileFile, hookimpl
