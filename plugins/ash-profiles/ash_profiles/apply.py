@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ashcore.api import AshError, InstalledProfile, current_system, distro_ids, in_root, run, transaction
+from ashcore.api import AshError, InstalledProfile, UsageError, current_system, distro_ids, in_root, run, transaction
 
 from .catalog import OPENRC, Catalog, Plan, collect, init_system, plan
 
@@ -44,6 +44,7 @@ def install(name: str, snapshot: str) -> tuple[int, Plan]:
     profile = known.get(name)
     record: list[InstalledProfile] = []
     with transaction(snapshot, profiles=record) as (sid, chroot):
+        _refuse_base(sid)
         _check_relations(profile, record, known, sid)
         steps = plan_on(profile, chroot.root)
         for line in steps.lines():
@@ -79,6 +80,7 @@ def remove(name: str, snapshot: str) -> tuple[int, list[str], list[str]]:
     known = catalog()
     record: list[InstalledProfile] = []
     with transaction(snapshot, profiles=record) as (sid, chroot):
+        _refuse_base(sid)
         entry = next((r for r in record if r.name == name), None)
         if entry is None:
             have = ", ".join(r.name for r in record) or "none"
@@ -114,6 +116,11 @@ def remove(name: str, snapshot: str) -> tuple[int, list[str], list[str]]:
             system.plugins.remove(pm, chroot, packages)
         record[:] = [_inherit(other, entry, wanted[other.name], installed) for other in others]
     return sid, packages, services
+
+
+def _refuse_base(sid: int) -> None:
+    if sid == 0:
+        raise UsageError("cannot change snapshot 0: it is the base", hint="clone it and install into the clone")
 
 
 def _inherit(

@@ -61,7 +61,12 @@ def collect(sysroot: Path, plugin_files: Sequence[tuple[str, ProfileFile]]) -> C
     """Every profile of the three sources; see the module's docstring."""
     catalog = Catalog()
     files = [(path, f"ash-profiles ({path})") for path in sorted(SHIPPED.glob("*.toml"))]
-    files += [(f.path, f"plugin '{plugin}' ({f.path})") for plugin, f in plugin_files if plugin != "profiles"]
+    for plugin, record in plugin_files:
+        path = getattr(record, "path", None)
+        if isinstance(path, (str, Path)):
+            files.append((Path(path), f"plugin '{plugin}' ({path})"))
+        else:
+            catalog.problems.append(f"plugin '{plugin}' returned {record!r} from ash_profile_files, not a ProfileFile")
     user = in_root(sysroot, USER_DIR)
     if user.is_dir():
         files += [(path, str(path)) for path in sorted(user.glob("*.toml"))]

@@ -4,6 +4,7 @@ busybox test root (``ID=testos``) with unit files, changed by the tiny ``tpm`` p
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import textwrap
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 from ash_testing.cli import Ash
 from ash_testing.plugins import TPM, make_plugin, pip_install
+from ash_testing.roots import CACHE, cached_root
 
 UNIT = "[Unit]\nDescription={name}\n[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n"
 
@@ -91,3 +93,23 @@ def testos(ash: Ash, busybox_root: Path, tpm_site: Path, tmp_path: Path) -> Stor
     store("init", "--from", base)
     assert store("clone", "0").stdout == "1\n"
     return store
+
+
+@pytest.fixture(scope="session")
+def debian_base(root_tools: Callable[..., None]) -> Path:
+    """The bootable Debian bookworm root the boot tests cache (same key: built once for both)."""
+    root_tools("debootstrap", "zstd")
+    from ash_apt.plugin import BOOT_PACKAGES
+
+    key = hashlib.sha256(" ".join(["bookworm", *BOOT_PACKAGES]).encode()).hexdigest()[:12]
+
+    def bootstrap(root: Path) -> None:
+        from ashcore.api import BootstrapOptions
+        from ashcore.hooks.manager import Plugins
+
+        options = BootstrapOptions(
+            distro="debian", release="bookworm", variant="minbase", bootable=True, cache_dir=CACHE / "debs"
+        )
+        Plugins.load().bootstrap("apt", root, options)
+
+    return cached_root(f"debian-bookworm-{key}", bootstrap)

@@ -65,6 +65,9 @@ def test_install_does_packages_services_post_in_one_commit_and_records_the_profi
     assert testos.profiles_of(2) == testos.profiles_of(1), "a branch inherits the record with the files"
     refused = testos.fail("profile", "install", "desk", "1")
     assert refused == "ash: error: profile desk is already installed in snapshot 1"
+    assert (
+        testos.fail("install-profile", "desk", "0", status=2) == "ash: error: cannot change snapshot 0: it is the base"
+    )
 
 
 def test_a_failing_post_command_leaves_the_snapshot_exactly_as_it_was(testos):

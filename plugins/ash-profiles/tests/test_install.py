@@ -12,7 +12,6 @@ Gentoo cannot be installed here: there is no ash-portage plugin yet and no Gento
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import subprocess
@@ -22,7 +21,7 @@ from types import ModuleType
 
 import pytest
 from ash_testing.cli import Ash
-from ash_testing.roots import CACHE, busybox_tree, cached_root
+from ash_testing.roots import busybox_tree
 from ash_testing.snapshots import digest
 
 WANTS = "etc/systemd/system/multi-user.target.wants"
@@ -113,26 +112,6 @@ def test_a_failing_post_command_in_an_arch_snapshot_leaves_it_untouched(arch: As
     )
     assert "exited with status 2; snapshot 1 was left as it was" in error
     assert digest(arch.snapshot(1)) == before and _installed(arch, 1) == {} and _profiles(arch, 1) == []
-
-
-@pytest.fixture(scope="session")
-def debian_base(root_tools: Callable[..., None]) -> Path:
-    """The bootable Debian bookworm root the boot tests cache (same key: built once for both)."""
-    root_tools("debootstrap", "zstd")
-    from ash_apt.plugin import BOOT_PACKAGES
-
-    key = hashlib.sha256(" ".join(["bookworm", *BOOT_PACKAGES]).encode()).hexdigest()[:12]
-
-    def bootstrap(root: Path) -> None:
-        from ashcore.api import BootstrapOptions
-        from ashcore.hooks.manager import Plugins
-
-        options = BootstrapOptions(
-            distro="debian", release="bookworm", variant="minbase", bootable=True, cache_dir=CACHE / "debs"
-        )
-        Plugins.load().bootstrap("apt", root, options)
-
-    return cached_root(f"debian-bookworm-{key}", bootstrap)
 
 
 def test_the_server_profile_into_a_debian_snapshot_from_debians_archive(ash: Ash, debian_base: Path, btrfs_mount):
