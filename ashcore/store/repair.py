@@ -132,7 +132,12 @@ def _check_snapshot(store: Store, snap: Snapshot, *, thorough: bool, interrupted
     if interrupted and btrfs.content_transid(path) != snap.transid:
         # a commit cut short after its record was written but before the exchange: the snapshot is
         # the old one, and so are its installed profiles (the tree file before that record says them)
-        snap.profiles = _previous_profiles(store, snap.id, snap.profiles)
+        previous = _previous_profiles(store, snap.id, snap.profiles)
+        if previous != snap.profiles:
+            snap.profiles = previous
+            notes.append(
+                f"snapshot {snap.id}: took its installed profiles back to what its files have (a commit cut short)"
+            )
     if snap.mutable:
         return notes
     actual = btrfs.content_transid(path) if thorough or interrupted else None

@@ -197,6 +197,8 @@ def test_a_crash_during_the_commit_keeps_the_record_with_the_files(testos, point
     testos.profile("desk", DESK)
     proc = testos("install-profile", "desk", "1", check=False, env={"ASH_FAILPOINT": point})
     assert proc.returncode == -9, proc
-    testos("check")
+    proc = testos("check")
+    checked = proc.stdout + proc.stderr
+    assert ("took its installed profiles back" in checked) is not kept, checked
     assert (testos.packages(1) == {"alpha", "beta", "shared"}) is kept
     assert [p["name"] for p in testos.profiles_of(1)] == (["desk"] if kept else [])
