@@ -32,6 +32,7 @@ from .records import CommandSpec, PackageManagerInfo, ProfileFile
 
 if TYPE_CHECKING:
     from ..sandbox.chroot import Chroot
+    from ..store.tree import InstalledProfile
     from .records import BootstrapOptions, DeployContext, Package
 
 GROUP = "ash.plugins"
@@ -261,3 +262,8 @@ class Plugins:
                 continue
             found += [(impl.plugin_name, f) for f in files]
         return found
+
+    def sync_profiles(
+        self, chroot: Chroot, inherited: Sequence[InstalledProfile], profiles: list[InstalledProfile]
+    ) -> None:
+        self.pm.hook.ash_sync_profiles(chroot=chroot, inherited=inherited, profiles=profiles)

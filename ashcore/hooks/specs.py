@@ -22,6 +22,7 @@ from .. import PROJECT
 
 if TYPE_CHECKING:
     from ..sandbox.chroot import Chroot
+    from ..store.tree import InstalledProfile
     from .records import BootstrapOptions, CommandSpec, DeployContext, Package, PackageManagerInfo, ProfileFile
 
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -218,4 +219,15 @@ def ash_profile_files() -> Sequence[ProfileFile]:
 
     Fires when ash-profiles collects the profiles it knows (every ``ash profile`` command and
     ``ash install-profile``). A profile whose name another source also defines is refused, naming both.
+    """
+
+
+@hookspec
+def ash_sync_profiles(chroot: Chroot, inherited: Sequence[InstalledProfile], profiles: list[InstalledProfile]) -> None:
+    """Bring into a child snapshot what its parent's installed profiles did besides packages.
+
+    Fires in ``ash sync`` and ``ash force-sync``, inside the child's transaction, after the parent's
+    explicit packages were installed into it, when the parent has profiles (``inherited``, the
+    parent's records) the child's record lacks. ``profiles`` is the child's record: append what was
+    brought in, and it is committed with the child. Raise to leave the child as it was.
     """

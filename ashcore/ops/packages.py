@@ -12,7 +12,7 @@ import attrs
 
 from ..errors import UsageError
 from ..hooks.records import Package
-from ..store.tree import BASE, Tree
+from ..store.tree import BASE, InstalledProfile, Tree
 from .system import System
 from .trees import NothingToDo, TreeReport, for_each
 
@@ -128,21 +128,32 @@ def sync(system: System, tree: Tree, root: int, *, upgrade: bool) -> TreeReport:
             return []
         return missing_from(installed(system, tree, parent), installed_at(system, tree, child_root))
 
+    def lacking(sid: int) -> list[InstalledProfile]:
+        """The parent's installed profiles that the child's record does not have."""
+        parent = tree[sid].parent
+        if sid == root or parent is None or not system.plugins.implementers("ash_sync_profiles"):
+            return []
+        have = {p.name for p in tree[sid].profiles}
+        return [p for p in tree[parent].profiles if p.name not in have]
+
     def step(sid: int) -> None:
         packages = None if upgrade else missing(system.store.snapshot_path(sid), sid)
-        if packages == []:
+        if packages == [] and not lacking(sid):
             raise NothingToDo(
                 "it has its parent's packages" if sid != root else "the root of the tree: nothing to sync it from"
             )
-        with system.transaction(tree, sid, package_manager=True) as chroot:
+        profiles: list[InstalledProfile] = []
+        with system.transaction(tree, sid, package_manager=True, profiles=profiles) as chroot:
             plugin = _plugin(chroot)
             if upgrade:
                 system.plugins.upgrade(plugin, chroot)
                 packages = missing(chroot.root, sid)  # what the upgraded copy lacks
+            parent = tree[sid].parent
             if packages:
-                parent = tree[sid].parent
                 assert parent is not None  # missing() found packages only below the root
                 system.plugins.sync(plugin, chroot, system.store.snapshot_path(parent), packages)
+            if inherited := lacking(sid):  # after the packages: what the parent's profiles did besides
+                system.plugins.sync_profiles(chroot, inherited, profiles)
 
     return for_each(tree, root, step)
 

@@ -118,6 +118,40 @@ def remove(name: str, snapshot: str) -> tuple[int, list[str], list[str]]:
     return sid, packages, services
 
 
+def sync_into(chroot: Chroot, inherited: Sequence[InstalledProfile], profiles: list[InstalledProfile]) -> None:
+    """In a child's sync transaction, after its parent's packages came in: do for each of the parent's
+    profiles in ``inherited`` what an install does besides packages, and add it to ``profiles``."""
+    system = current_system()
+    known = catalog()
+    pm = chroot.package_manager
+    assert pm is not None
+    installed = {p.name for p in system.plugins.list_packages(pm, chroot.root)}
+    init = init_system(chroot.root)
+    for record in inherited:
+        profile = known.profiles.get(record.name)
+        for other in profiles:
+            theirs = known.profiles[other.name].conflicts if other.name in known.profiles else ()
+            if record.name in theirs or (profile is not None and other.name in profile.conflicts):
+                raise AshError(
+                    f"the parent's profile {record.name} conflicts with profile {other.name}"
+                    f" of snapshot {chroot.snapshot}",
+                    hint=f"remove one of them ('ash profile remove {other.name} {chroot.snapshot}')",
+                )
+        enable(chroot, init, record.services)
+        steps = plan_on(profile, chroot.root) if profile is not None else None
+        if steps is not None and steps.default_target:
+            systemctl(chroot, "set-default", steps.default_target)
+        for command in steps.post if steps is not None else ():
+            status = chroot.run(["/bin/sh", "-c", command], check=False).returncode
+            if status != 0:
+                raise AshError(
+                    f"profile {record.name}: the post command {command!r} exited with status {status}"
+                    f" in snapshot {chroot.snapshot}, which was left as it was"
+                )
+        packages = tuple(p for p in record.packages if p in installed)
+        profiles.append(InstalledProfile(name=record.name, packages=packages, services=record.services))
+
+
 def _refuse_base(sid: int) -> None:
     if sid == 0:
         raise UsageError("cannot change snapshot 0: it is the base", hint="clone it and install into the clone")

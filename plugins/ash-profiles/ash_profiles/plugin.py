@@ -6,7 +6,14 @@ This module is loaded on every ``ash`` start, so it imports nothing but ashcore.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ashcore.api import CommandSpec, hookimpl
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from ashcore.api import Chroot, InstalledProfile
 
 
 @hookimpl
@@ -23,3 +30,12 @@ def ash_commands() -> list[CommandSpec]:
             target="ash_profiles.cli:profile_app",
         ),
     ]
+
+
+@hookimpl
+def ash_sync_profiles(chroot: Chroot, inherited: Sequence[InstalledProfile], profiles: list[InstalledProfile]) -> None:
+    """``ash sync`` brought the parent's packages: enable the services of the parent's profiles, set
+    their default target, run their post commands, and record them in the child."""
+    from .apply import sync_into
+
+    sync_into(chroot, inherited, profiles)

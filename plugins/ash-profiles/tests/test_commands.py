@@ -202,3 +202,32 @@ def test_a_crash_during_the_commit_keeps_the_record_with_the_files(testos, point
     assert ("took its installed profiles back" in checked) is not kept, checked
     assert (testos.packages(1) == {"alpha", "beta", "shared"}) is kept
     assert [p["name"] for p in testos.profiles_of(1)] == (["desk"] if kept else [])
+
+
+def test_hook_ash_sync_profiles(testos):
+    """ash sync brings a parent's profile into its children: packages (tpm's sync), services, the
+    default target, post commands and the record; a child that has it already is skipped."""
+    testos.profile("desk", DESK)
+    assert testos("branch", "1").stdout == "2\n"
+    assert testos("branch", "2").stdout == "3\n"
+    testos("install-profile", "desk", "1")
+    out = testos("sync", "1")
+    assert "sync: done in 1, 2, 3" in out.stdout, out  # sync upgrades the root too
+    for sid in (2, 3):
+        root = testos.snapshot(sid)
+        assert testos.packages(sid) == {"alpha", "beta", "shared"}
+        assert (root / WANTS / "demo.service").is_symlink() and (root / "etc/desk-post").read_text() == "ran\n"
+        assert (root / "etc/systemd/system/default.target").readlink().name == "multi-user.target"
+        assert testos.profiles_of(sid) == testos.profiles_of(1)
+    assert "skipped 2 (it has its parent's packages)" in testos("force-sync", "1").stdout
+    testos.profile("rival", '[profile]\nname = "rival"\nconflicts = ["desk"]\n[packages]\ntestos = ["r"]\n')
+    assert testos("branch", "1").stdout == "4\n"
+    testos("profile", "remove", "desk", "4")
+    testos("install-profile", "rival", "4")
+    before = digest(testos.snapshot(4))
+    failed = testos("force-sync", "1", check=False)
+    assert (
+        failed.returncode == 1
+        and "the parent's profile desk conflicts with profile rival of snapshot 4" in failed.stderr
+    )
+    assert digest(testos.snapshot(4)) == before and [p["name"] for p in testos.profiles_of(4)] == ["rival"]
