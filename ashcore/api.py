@@ -31,10 +31,12 @@ if TYPE_CHECKING:
         HealthCheck,
         Package,
         PackageManagerInfo,
+        ProfileFile,
     )
     from .hooks.specs import hookimpl
     from .process import output, run
     from .sandbox.chroot import Bind, Chroot, Device
+    from .store.tree import InstalledProfile
 
 __all__ = [
     # marking hook implementations
@@ -48,6 +50,8 @@ __all__ = [
     "HealthCheck",
     "Package",
     "PackageManagerInfo",
+    "ProfileFile",
+    "InstalledProfile",
     # errors (one line and a hint for the user)
     "AshError",
     "CommandFailed",
@@ -82,6 +86,8 @@ _WHERE = {
     "HealthCheck": ("ashcore.hooks.records", "HealthCheck"),
     "Package": ("ashcore.hooks.records", "Package"),
     "PackageManagerInfo": ("ashcore.hooks.records", "PackageManagerInfo"),
+    "ProfileFile": ("ashcore.hooks.records", "ProfileFile"),
+    "InstalledProfile": ("ashcore.store.tree", "InstalledProfile"),
     "AshError": ("ashcore.errors", "AshError"),
     "CommandFailed": ("ashcore.errors", "CommandFailed"),
     "UsageError": ("ashcore.errors", "UsageError"),

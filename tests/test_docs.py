@@ -19,7 +19,7 @@ HOOKS = sorted(name for name, _ in inspect.getmembers(specs, inspect.isfunction)
 
 
 def test_the_hooks_are_all_found():
-    assert len(HOOKS) == 16 and set(specs.PACKAGE_HOOKS) < set(HOOKS)
+    assert len(HOOKS) == 18 and set(specs.PACKAGE_HOOKS) < set(HOOKS)
 
 
 @pytest.mark.parametrize("hook", HOOKS)

@@ -130,6 +130,7 @@ def test_hook_ash_list_packages(tpm):
         "added": [{"name": "vim", "version": "2.0", "explicit": True}],
         "removed": [{"name": "emacs", "version": "1.0", "explicit": True}],
         "changed": [{"name": "nano", "from": "1.0", "to": "2.0"}],
+        "profiles": {"added": [], "removed": []},
     }
 
 

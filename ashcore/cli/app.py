@@ -27,6 +27,7 @@ from ..store.store import SNAPSHOT_HINT, Store
 if TYPE_CHECKING:
     from ..ops.system import System
     from ..sandbox.chroot import Chroot
+    from ..store.tree import InstalledProfile
 
 Snap = Annotated[str, typer.Argument(metavar="SNAPSHOT", help="Snapshot number (see 'ash tree').", show_default=False)]
 Tree_ = Annotated[str, typer.Argument(metavar="TREE", help="Snapshot whose subtree to work on.", show_default=False)]
@@ -252,12 +253,15 @@ def current_system() -> System:
 
 
 @contextmanager
-def snapshot_transaction(snapshot: str, *, package_manager: bool = True) -> Iterator[tuple[int, Chroot]]:
+def snapshot_transaction(
+    snapshot: str, *, package_manager: bool = True, profiles: list[InstalledProfile] | None = None
+) -> Iterator[tuple[int, Chroot]]:
     """For plugin commands: lock and repair the store, then change the snapshot the user named
     (``snapshot`` as typed) in a transaction; yield its number and the chroot of its working copy.
-    The change is committed when the block returns and dropped when it raises."""
+    The change is committed when the block returns and dropped when it raises. ``profiles``, when
+    given, is filled with the snapshot's installed profiles, and what it then holds is committed."""
     system = current_system()
     with system.changing() as tree:
         sid = system.store.require(tree, snapshot).id
-        with system.transaction(tree, sid, package_manager=package_manager) as chroot:
+        with system.transaction(tree, sid, package_manager=package_manager, profiles=profiles) as chroot:
             yield sid, chroot

@@ -100,16 +100,21 @@ def _explicit(s: State, tree: Tree, sid: int) -> list[dict] | None:
 
 @command("diff", "dif")
 def diff_cmd(old: Snap, new: Snap, as_json: JsonOpt = False) -> None:
-    """Show packages added, removed and changed in version from OLD to NEW."""
+    """Show packages added, removed and changed in version from OLD to NEW (and installed profiles)."""
     from ..ops import packages
 
     s = state()
     tree = s.store.load()
-    a, b = (packages.installed(s.system, tree, s.store.require(tree, x).id) for x in (old, new))
-    d = packages.diff(a, b)
+    ids = [s.store.require(tree, x).id for x in (old, new)]
+    a, b = (packages.installed(s.system, tree, sid) for sid in ids)
+    d = packages.diff(a, b, *([p.name for p in tree[sid].profiles] for sid in ids))
     if as_json:
         emit_json(d.to_json())
         return
+    for name in d.profiles_added:
+        print(f"+ profile {name}")
+    for name in d.profiles_removed:
+        print(f"- profile {name}")
     for p in d.added:
         print(f"+ {p.name} {p.version}")
     for p in d.removed:

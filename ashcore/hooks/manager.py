@@ -29,10 +29,11 @@ from ..console import warn
 from ..errors import AshError
 from ..fs import osrelease
 from . import specs
-from .records import CommandSpec, PackageManagerInfo
+from .records import CommandSpec, PackageManagerInfo, ProfileFile
 
 if TYPE_CHECKING:
     from ..sandbox.chroot import Chroot
+    from ..store.tree import InstalledProfile
     from .records import BootstrapOptions, DeployContext, HealthCheck, Package
 
 GROUP = "ash.plugins"
@@ -276,3 +277,20 @@ class Plugins:
                     continue
                 found[spec.name], owner[spec.name] = spec, impl.plugin_name
         return found
+
+    def profile_files(self) -> list[tuple[str, ProfileFile]]:
+        """The profile files plugins ship, each with the name of the plugin that returned it."""
+        found: list[tuple[str, ProfileFile]] = []
+        for impl in reversed(self.pm.hook.ash_profile_files.get_hookimpls()):
+            try:
+                files = list(cast(Sequence[ProfileFile], impl.function()))
+            except Exception as exc:  # noqa: BLE001
+                warn(f"plugin '{impl.plugin_name}' failed to list its profiles ({exc}); skipped")
+                continue
+            found += [(impl.plugin_name, f) for f in files]
+        return found
+
+    def sync_profiles(
+        self, chroot: Chroot, inherited: Sequence[InstalledProfile], profiles: list[InstalledProfile]
+    ) -> None:
+        self.pm.hook.ash_sync_profiles(chroot=chroot, inherited=inherited, profiles=profiles)

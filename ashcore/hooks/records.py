@@ -58,6 +58,14 @@ class CommandSpec:
 
 
 @attrs.frozen
+class ProfileFile:
+    """A profile another distribution ships for ash-profiles: the TOML file at ``path`` (one profile,
+    in the format of plugins/ash-profiles/README.md), read and validated by ash-profiles."""
+
+    path: Path
+
+
+@attrs.frozen
 class BootstrapOptions:
     """How to build a new base root filesystem; plugins ignore what does not apply to them."""
 

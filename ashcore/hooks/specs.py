@@ -22,7 +22,16 @@ from .. import PROJECT
 
 if TYPE_CHECKING:
     from ..sandbox.chroot import Chroot
-    from .records import BootstrapOptions, CommandSpec, DeployContext, HealthCheck, Package, PackageManagerInfo
+    from ..store.tree import InstalledProfile
+    from .records import (
+        BootstrapOptions,
+        CommandSpec,
+        DeployContext,
+        HealthCheck,
+        Package,
+        PackageManagerInfo,
+        ProfileFile,
+    )
 
 hookspec = pluggy.HookspecMarker(PROJECT)
 #: Marks a plugin's hook implementations (plugins import it from :mod:`ashcore.api`).
@@ -216,4 +225,28 @@ def ash_commands() -> Sequence[CommandSpec]:
 
     Fires when ``ash`` meets a command name it does not know, and for ``ash --help``. A name that
     clashes with a built-in command or another plugin's command is refused with a warning.
+    """
+
+
+# -- profiles ----------------------------------------------------------------------------------
+
+
+@hookspec
+def ash_profile_files() -> Sequence[ProfileFile]:
+    """Contribute profiles (desktops, roles) to ash-profiles: return
+    :class:`~ashcore.hooks.records.ProfileFile`\\ s naming TOML files, usually the plugin's package data.
+
+    Fires when ash-profiles collects the profiles it knows (every ``ash profile`` command and
+    ``ash install-profile``). A profile whose name another source also defines is refused, naming both.
+    """
+
+
+@hookspec
+def ash_sync_profiles(chroot: Chroot, inherited: Sequence[InstalledProfile], profiles: list[InstalledProfile]) -> None:
+    """Bring into a child snapshot what its parent's installed profiles did besides packages.
+
+    Fires in ``ash sync`` and ``ash force-sync``, inside the child's transaction, after the parent's
+    explicit packages were installed into it, when the parent has profiles (``inherited``, the
+    parent's records) the child's record lacks. ``profiles`` is the child's record: append what was
+    brought in, and it is committed with the child. Raise to leave the child as it was.
     """

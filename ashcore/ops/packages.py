@@ -12,7 +12,7 @@ import attrs
 
 from ..errors import UsageError
 from ..hooks.records import Package
-from ..store.tree import BASE, Tree
+from ..store.tree import BASE, InstalledProfile, Tree
 from .system import System
 from .trees import NothingToDo, TreeReport, for_each
 
@@ -85,21 +85,29 @@ class Diff:
     added: list[Package]
     removed: list[Package]
     changed: list[tuple[Package, Package]]
+    #: names of the installed profiles (the tree's records) the new snapshot has and the old lacks, and back
+    profiles_added: list[str] = attrs.field(factory=list)
+    profiles_removed: list[str] = attrs.field(factory=list)
 
     def to_json(self) -> dict:
         return {
             "added": [attrs.asdict(p) for p in self.added],
             "removed": [attrs.asdict(p) for p in self.removed],
             "changed": [{"name": a.name, "from": a.version, "to": b.version} for a, b in self.changed],
+            "profiles": {"added": self.profiles_added, "removed": self.profiles_removed},
         }
 
 
-def diff(old: list[Package], new: list[Package]) -> Diff:
+def diff(
+    old: list[Package], new: list[Package], old_profiles: Sequence[str] = (), new_profiles: Sequence[str] = ()
+) -> Diff:
     a, b = {p.name: p for p in old}, {p.name: p for p in new}
     return Diff(
         added=[b[n] for n in sorted(b.keys() - a.keys())],
         removed=[a[n] for n in sorted(a.keys() - b.keys())],
         changed=[(a[n], b[n]) for n in sorted(a.keys() & b.keys()) if a[n].version != b[n].version],
+        profiles_added=[n for n in new_profiles if n not in old_profiles],
+        profiles_removed=[n for n in old_profiles if n not in new_profiles],
     )
 
 
@@ -120,21 +128,32 @@ def sync(system: System, tree: Tree, root: int, *, upgrade: bool) -> TreeReport:
             return []
         return missing_from(installed(system, tree, parent), installed_at(system, tree, child_root))
 
+    def lacking(sid: int) -> list[InstalledProfile]:
+        """The parent's installed profiles that the child's record does not have."""
+        parent = tree[sid].parent
+        if sid == root or parent is None or not system.plugins.implementers("ash_sync_profiles"):
+            return []
+        have = {p.name for p in tree[sid].profiles}
+        return [p for p in tree[parent].profiles if p.name not in have]
+
     def step(sid: int) -> None:
         packages = None if upgrade else missing(system.store.snapshot_path(sid), sid)
-        if packages == []:
+        if packages == [] and not lacking(sid):
             raise NothingToDo(
                 "it has its parent's packages" if sid != root else "the root of the tree: nothing to sync it from"
             )
-        with system.transaction(tree, sid, package_manager=True) as chroot:
+        profiles: list[InstalledProfile] = []
+        with system.transaction(tree, sid, package_manager=True, profiles=profiles) as chroot:
             plugin = _plugin(chroot)
             if upgrade:
                 system.plugins.upgrade(plugin, chroot)
                 packages = missing(chroot.root, sid)  # what the upgraded copy lacks
+            parent = tree[sid].parent
             if packages:
-                parent = tree[sid].parent
                 assert parent is not None  # missing() found packages only below the root
                 system.plugins.sync(plugin, chroot, system.store.snapshot_path(parent), packages)
+            if inherited := lacking(sid):  # after the packages: what the parent's profiles did besides
+                system.plugins.sync_profiles(chroot, inherited, profiles)
 
     return for_each(tree, root, step)
 

@@ -32,7 +32,16 @@ def copy(system: System, tree: Tree, source: int, parent: int | None, descriptio
     store = system.store
     new = tree.allocate(*store.on_disk())
     mutable = tree[source].mutable or (parent is not None and tree[parent].mutable)
-    tree.add(Snapshot(id=new, parent=parent, description=description, mutable=mutable, transid=tree[source].transid))
+    tree.add(
+        Snapshot(
+            id=new,
+            parent=parent,
+            description=description,
+            mutable=mutable,
+            transid=tree[source].transid,
+            profiles=list(tree[source].profiles),  # what it has installed comes with its files
+        )
+    )
     try:
         store.save(tree)
     except BaseException:

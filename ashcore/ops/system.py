@@ -20,7 +20,7 @@ from ..hooks.manager import Plugins
 from ..store import repair
 from ..store.deployments import Deployment
 from ..store.store import Store
-from ..store.tree import Tree
+from ..store.tree import InstalledProfile, Tree
 
 if TYPE_CHECKING:
     from ..sandbox.chroot import Bind, Chroot
@@ -169,12 +169,22 @@ class System:
 
     # -- transactions ----------------------------------------------------------------------------
     @contextmanager
-    def transaction(self, tree: Tree, snapshot_id: int, *, package_manager: bool = False) -> Iterator[Chroot]:
+    def transaction(
+        self,
+        tree: Tree,
+        snapshot_id: int,
+        *,
+        package_manager: bool = False,
+        profiles: list[InstalledProfile] | None = None,
+    ) -> Iterator[Chroot]:
         """Change snapshot ``snapshot_id`` through a writable working copy.
 
         The body runs commands in the yielded :class:`Chroot`. If it returns, the working copy
         replaces the snapshot in one atomic exchange; if it raises (or ash dies), the snapshot is
         untouched and the working copy is thrown away (now, or by the next ash run).
+
+        ``profiles``, when given, is filled with the snapshot's record of installed profiles on
+        entry; what the list holds when the body returns is recorded with the commit.
         """
         from ..sandbox.chroot import Chroot  # only changing commands pay for the sandbox machinery
 
@@ -185,6 +195,8 @@ class System:
             pm: str | None = self.plugins.package_manager_of(source, tree.distro)
         else:
             pm = self.plugins.package_manager_or_none(source, tree.distro)
+        if profiles is not None:
+            profiles[:] = tree[snapshot_id].profiles
         btrfs.snapshot(source, work, readonly=False)
         failpoint("tx:working-copy")
         chroot = Chroot(
@@ -194,7 +206,7 @@ class System:
             self.plugins.chroot_enter(chroot)
             yield chroot
             chroot.close()
-            self._commit(tree, snapshot_id, work)
+            self._commit(tree, snapshot_id, work, profiles)
             self.boot_menu_stale = True
         except BaseException:
             try:
@@ -278,10 +290,11 @@ class System:
             )
         return found
 
-    def _commit(self, tree: Tree, sid: int, work: Path) -> None:
+    def _commit(self, tree: Tree, sid: int, work: Path, profiles: list[InstalledProfile] | None = None) -> None:
         """Make the working copy ``work`` snapshot ``sid``: read-only unless mutable, on disk, its
-        content recorded in the tree (a crash from here on leaves ``work``, which tells repair that
-        the record may be ahead of the snapshot), then exchanged with the snapshot in one step."""
+        content (and ``profiles``) recorded in the tree (a crash from here on leaves ``work``, which
+        tells repair that the record may be ahead of the snapshot), then exchanged with the snapshot
+        in one step."""
         failpoint("tx:before-commit")
         if not tree[sid].mutable:
             btrfs.set_readonly(work, True)
@@ -289,6 +302,8 @@ class System:
         btrfs.syncfs(work)
         failpoint("tx:synced")
         tree[sid].transid = btrfs.content_transid(work)
+        if profiles is not None:
+            tree[sid].profiles = list(profiles)
         self.store.save(tree)
         failpoint("tx:recorded")
         btrfs.exchange(work, self.store.snapshot_path(sid))  # the commit point

@@ -9,7 +9,7 @@ import os
 
 from ..fs import btrfs, osrelease
 from .store import PREVIOUS, Store
-from .tree import BASE, NewerTreeFormat, Snapshot, Tree, TreeFormatError, salvage
+from .tree import BASE, InstalledProfile, NewerTreeFormat, Snapshot, Tree, TreeFormatError, salvage
 
 
 def clean_leftovers(store: Store) -> tuple[list[str], set[int]]:
@@ -129,6 +129,15 @@ def _check_snapshot(store: Store, snap: Snapshot, *, thorough: bool, interrupted
         btrfs.set_readonly(path, not snap.mutable)
         why = "" if snap.mutable else ", though it is immutable (changed outside ash?)"
         notes.append(f"set snapshot {snap.id} {'writable' if snap.mutable else 'read-only'}{why}")
+    if interrupted and btrfs.content_transid(path) != snap.transid:
+        # a commit cut short after its record was written but before the exchange: the snapshot is
+        # the old one, and so are its installed profiles (the tree file before that record says them)
+        previous = _previous_profiles(store, snap.id, snap.profiles)
+        if previous != snap.profiles:
+            snap.profiles = previous
+            notes.append(
+                f"snapshot {snap.id}: took its installed profiles back to what its files have (a commit cut short)"
+            )
     if snap.mutable:
         return notes
     actual = btrfs.content_transid(path) if thorough or interrupted else None
@@ -140,3 +149,12 @@ def _check_snapshot(store: Store, snap: Snapshot, *, thorough: bool, interrupted
             " ash made; delete it, or change it with ash to commit it anew"
         )
     return notes
+
+
+def _previous_profiles(store: Store, sid: int, current: list[InstalledProfile]) -> list[InstalledProfile]:
+    """Snapshot ``sid``'s installed profiles as ``tree.json.prev`` has them (``current`` if it cannot say)."""
+    try:
+        previous, _ = salvage(json.loads((store.state / PREVIOUS).read_bytes()))
+    except (OSError, ValueError, TreeFormatError):
+        return current
+    return previous[sid].profiles if sid in previous else current

@@ -22,6 +22,20 @@ def now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+@attrs.frozen
+class InstalledProfile:
+    """A profile installed in a snapshot, as ash-profiles records it: its name, the packages its
+    install added (not those the snapshot had before), and the services it enabled. A copy of the
+    snapshot (``clone``, ``branch``) inherits the record with the files."""
+
+    name: str
+    packages: tuple[str, ...] = ()
+    services: tuple[str, ...] = ()
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "packages": list(self.packages), "services": list(self.services)}
+
+
 @attrs.define
 class Snapshot:
     id: int
@@ -32,6 +46,8 @@ class Snapshot:
     #: The btrfs transaction that last changed its files when ash made or committed it
     #: (:func:`~ashcore.fs.btrfs.content_transid`); ``ash check`` compares. None: not known.
     transid: int | None = None
+    #: The profiles installed in it (see :class:`InstalledProfile`), in the order they were installed.
+    profiles: list[InstalledProfile] = attrs.field(factory=list)
 
     def to_json(self) -> dict:
         return {
@@ -41,6 +57,7 @@ class Snapshot:
             "mutable": self.mutable,
             "created": self.created,
             "transid": self.transid,
+            "profiles": [p.to_json() for p in self.profiles],
         }
 
 
@@ -242,7 +259,26 @@ def _snapshot(raw: dict, problems: list[str]) -> Snapshot:
                 f" reset to {default!r}"
             )
             fields[name] = default
-    return Snapshot(id=sid, **fields)
+    return Snapshot(id=sid, **fields, profiles=_profiles(sid, raw.get("profiles", []), problems))
+
+
+def _names(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) and v for v in value)
+
+
+def _profiles(sid: int, raw: object, problems: list[str]) -> list[InstalledProfile]:
+    """The installed profiles of one entry; a damaged record of them is forgotten and named."""
+    if isinstance(raw, list) and all(
+        isinstance(p, dict)
+        and isinstance(p.get("name"), str)
+        and p["name"]
+        and _names(p.get("packages", []))
+        and _names(p.get("services", []))
+        for p in raw
+    ):
+        return [InstalledProfile(p["name"], tuple(p.get("packages", [])), tuple(p.get("services", []))) for p in raw]
+    problems.append(f"snapshot {sid}: the record of its installed profiles {raw!r} is damaged; forgotten")
+    return []
 
 
 def _parent_loops(tree: Tree) -> list[list[int]]:

@@ -61,6 +61,26 @@ def copy_programs(root: Path, *programs: str | Path) -> None:
             shutil.copy2(source, target)
 
 
+def cached_file(name: str, url: str) -> Path:
+    """The file at ``url``, downloaded once into ``CACHE/<name>`` (under the cache's lock) and kept."""
+    import urllib.request
+
+    path = CACHE / name
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not path.exists():
+            partial = path.with_name(f".{name}.partial")
+            try:
+                with urllib.request.urlopen(url, timeout=120) as response, open(partial, "wb") as out:
+                    shutil.copyfileobj(response, out)
+            except OSError as exc:
+                partial.unlink(missing_ok=True)
+                require(False, f"needs {url} ({exc})")
+            partial.rename(path)
+    return path
+
+
 def cached_root(name: str, build: Callable[[Path], None]) -> Path:
     """The root that ``build`` makes in the empty directory it is given, as the zstd tarball
     ``CACHE/<name>.tar.zst``: built only when missing, under a lock (another run may be building it)."""

@@ -57,7 +57,14 @@ def test_diff_json_gives_the_versions_changed_from_and_to():
         ],
         "removed": [{"name": "tzdata", "version": "2024a-0", "explicit": True}],
         "changed": [{"name": "libfoo", "from": "1.0", "to": "2.0"}],
+        "profiles": {"added": [], "removed": []},
     }
+
+
+def test_diff_names_the_profiles_one_side_has_in_the_order_installed():
+    d = diff(OLD, OLD, ["server", "gnome"], ["gnome", "i3", "xfce"])
+    assert (d.added, d.removed, d.changed) == ([], [], [])
+    assert d.to_json()["profiles"] == {"added": ["i3", "xfce"], "removed": ["server"]}
 
 
 def test_missing_from_is_what_the_parent_chose_and_the_child_lacks_entirely():

@@ -7,7 +7,16 @@ import json
 
 import pytest
 
-from ashcore.store.tree import FORMAT, VERSION, NewerTreeFormat, Snapshot, Tree, TreeFormatError
+from ashcore.store.tree import (
+    FORMAT,
+    VERSION,
+    InstalledProfile,
+    NewerTreeFormat,
+    Snapshot,
+    Tree,
+    TreeFormatError,
+    salvage,
+)
 
 CREATED = "2024-05-01T12:00:00Z"
 
@@ -163,3 +172,29 @@ def test_from_json_refuses_what_is_not_a_tree_of_this_format(data):
 def test_from_json_says_a_newer_format_is_newer():
     with pytest.raises(NewerTreeFormat, match=r"^tree format version 2 \(this ash reads 1\)$"):
         Tree.from_json({"format": FORMAT, "version": VERSION + 1, "snapshots": []})
+
+
+def test_installed_profiles_are_kept_in_the_snapshot_record():
+    tree = sample()
+    tree[1].profiles = [
+        InstalledProfile("server", ("openssh-server", "sudo"), ("ssh.service",)),
+        InstalledProfile("i3"),
+    ]
+    data = json.loads(json.dumps(tree.to_json()))
+    assert data["snapshots"][1]["profiles"] == [
+        {"name": "server", "packages": ["openssh-server", "sudo"], "services": ["ssh.service"]},
+        {"name": "i3", "packages": [], "services": []},
+    ]
+    assert Tree.from_json(data) == tree
+    assert Tree.from_json(data)[0].profiles == []
+
+
+@pytest.mark.parametrize(
+    "raw", ["server", [{"name": ""}], [{"name": "x", "packages": "a b"}], [{"name": "x", "services": [1]}], [3]]
+)
+def test_a_damaged_record_of_profiles_is_forgotten_and_named(raw):
+    data = sample().to_json()
+    data["snapshots"][1]["profiles"] = raw
+    tree, problems = salvage(data)
+    assert tree[1].profiles == [] and tree[1].description == "web server\nwith notes below"
+    assert problems == [f"snapshot 1: the record of its installed profiles {raw!r} is damaged; forgotten"]

@@ -124,6 +124,7 @@ def test_diff(arch):
         "added": [{"name": "scripted", "version": "1.0-1", "explicit": True}],
         "removed": [{"name": "toolc", "version": "1.0-1", "explicit": True}],
         "changed": [{"name": "liba", "from": "1.0-1", "to": "1.1-1"}],
+        "profiles": {"added": [], "removed": []},
     }
     assert arch.ash("diff", "1", "2").stdout.splitlines() == [
         "+ scripted 1.0-1",
