@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import json
+import marshal
 import os
 import signal
 import stat
@@ -185,8 +185,8 @@ def _spec_file(spec: dict) -> Iterator[int]:
     (128 KiB), far below what the command's own arguments may take together."""
     fd = os.memfd_create("ash-sandbox-spec", os.MFD_CLOEXEC)
     try:
-        with open(fd, "w", encoding="utf-8", closefd=False) as f:
-            json.dump(spec, f)
+        with open(fd, "wb", closefd=False) as f:
+            marshal.dump(spec, f)  # marshal, not JSON: the sandbox need not import json (and re)
         os.lseek(fd, 0, os.SEEK_SET)
         yield fd
     finally:

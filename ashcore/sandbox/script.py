@@ -1,8 +1,8 @@
 """Run one command chrooted into a directory, inside private mount and PID namespaces.
 
-ash starts this file as its own process (``python3 -I -S script.py FD``: the specification, as JSON,
-is in the file open at descriptor FD); it uses the standard library only, so it starts fast. The
-layout of what it builds:
+ash starts this file as its own process (``python3 -I -S script.py FD``: the specification, in
+:mod:`marshal`'s format, is in the file open at descriptor FD); it uses the standard library only,
+and of it nothing but built-in modules and ctypes, so it starts fast. The layout of what it builds:
 
     this process          unshare(NEWNS|NEWPID|NEWUTS|NEWIPC), makes every mount private, forks, waits
      └─ PID 1 (new ns)    mounts /proc, /sys, /dev, /run, /tmp, the binds and resolv.conf, moves the
@@ -49,7 +49,7 @@ Exit status: the command's, or 128+N when it was killed by signal N, or 127 if i
 """
 
 import ctypes
-import json
+import marshal
 import os
 import signal
 import struct
@@ -434,8 +434,8 @@ def init_process(spec):
 
 
 def main():
-    with open(int(sys.argv[1]), encoding="utf-8") as f:  # a descriptor ash passes, which is closed here
-        spec = json.load(f)
+    with open(int(sys.argv[1]), "rb") as f:  # a descriptor ash passes, which is closed here
+        spec = marshal.load(f)  # written by the same interpreter (chroot._spec_file)
     for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGTSTP, signal.SIGTTOU, signal.SIGTTIN):
         signal.signal(sig, signal.SIG_IGN)  # the terminal's signals are for the command, not for us
     try:
