@@ -116,8 +116,10 @@ def check_snapshots(
     are the snapshots whose transaction a crash cut short: their record is taken from the disk."""
     notes: list[str] = []
     snapshots = list(tree.snapshots.values())
-    flags = btrfs.readonly_flags(store.rootfs, [store.snapshot_path(s.id).name for s in snapshots])
+    flags = btrfs.readonly_flags(store.rootfs, [store.snapshot_name(s.id) for s in snapshots])
     for snap, readonly in zip(snapshots, flags, strict=True):
+        if not thorough and snap.id not in interrupted and readonly != snap.mutable:
+            continue  # the common case, in step: nothing to do (a store may hold thousands)
         notes += _check_snapshot(store, snap, readonly, thorough=thorough, interrupted=snap.id in interrupted)
     return notes
 
