@@ -209,3 +209,14 @@ def test_a_real_store_of_many_snapshots(store):
     (store.store / "ash/deploy.json").write_text(json.dumps(deploy_file(3)))
     for look in LOOKS:
         same(["--sysroot", str(store.sysroot), *look], fast_path=True)
+
+
+def test_a_chain_deeper_than_the_recursion_limit(tmp_path):
+    """Drawn by the fast path; nested for --json it is too deep for Python, which the fast path leaves
+    to the full CLI (whatever that prints)."""
+    sysroot = tmp_path / "root"
+    sysroot.mkdir()
+    write(sysroot, "ash/tree.json", tree_file([snap(0, None), *(snap(i, i - 1, f"link {i}") for i in range(1, 1300))]))
+    out = same(["--sysroot", str(sysroot), "tree"], fast_path=True)
+    assert out.endswith(b"1299 - link 1299\n")
+    same(["--sysroot", str(sysroot), "tree", "--json"], fast_path=False)

@@ -26,7 +26,7 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 
-from ..store.treefile import Contents, TreeFormatError, render, salvage
+from ..store.treefile import Contents, render, salvage
 from ..store.treefile import nested as nested_tree
 
 COMMANDS = {"tree": "tree", "t": "tree", "current": "current", "c": "current"}
@@ -46,7 +46,7 @@ def answer(argv: Sequence[str], environ: Mapping[str, str]) -> str | None:
         sysroot, command, as_json = _parse(list(argv), environ)
         store = os.path.join(os.path.realpath(sysroot), ".snapshots")
         return _tree(store, sysroot, as_json) if command == "tree" else _current(store, sysroot, as_json)
-    except (_FallThrough, OSError, ValueError, TreeFormatError):
+    except (_FallThrough, OSError, ValueError, RecursionError):  # RecursionError: a tree too deep to nest
         return None
 
 
