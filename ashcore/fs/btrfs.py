@@ -8,7 +8,6 @@ import fcntl
 import os
 import struct
 import time
-import uuid
 from pathlib import Path
 
 from ..console import log_command
@@ -118,6 +117,33 @@ def is_readonly(path: Path) -> bool:
     return bool(struct.unpack("Q", _ioctl(path, _BTRFS_IOC_SUBVOL_GETFLAGS, bytes(8)))[0] & _BTRFS_SUBVOL_RDONLY)
 
 
+def readonly_flags(directory: Path, names: list[str]) -> list[bool]:
+    """:func:`is_readonly` of each subvolume ``directory/name``, opened relative to ``directory``
+    (every changing command checks the flag of every snapshot: a store may hold thousands)."""
+    if not names:
+        return []
+    dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        flags = []
+        for name in names:
+            try:
+                fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=dir_fd)
+            except OSError as exc:  # named as is_readonly() names it
+                raise OSError(exc.errno, exc.strerror, os.fspath(directory / name)) from None
+            try:
+                raw = fcntl.ioctl(fd, _BTRFS_IOC_SUBVOL_GETFLAGS, bytes(8))
+            except OSError as exc:
+                if exc.errno in (errno.ENOTTY, errno.EOPNOTSUPP):
+                    raise AshError(f"{directory / name} is not on a btrfs filesystem", hint=NOT_BTRFS_HINT) from None
+                raise
+            finally:
+                os.close(fd)
+            flags.append(bool(struct.unpack("Q", raw)[0] & _BTRFS_SUBVOL_RDONLY))
+        return flags
+    finally:
+        os.close(dir_fd)
+
+
 def set_readonly(path: Path, readonly: bool) -> None:
     flags = struct.unpack("Q", _ioctl(path, _BTRFS_IOC_SUBVOL_GETFLAGS, bytes(8)))[0]
     flags = flags | _BTRFS_SUBVOL_RDONLY if readonly else flags & ~_BTRFS_SUBVOL_RDONLY
@@ -126,12 +152,16 @@ def set_readonly(path: Path, readonly: bool) -> None:
 
 def fs_uuid(path: Path) -> str:
     """The UUID of the btrfs filesystem holding ``path`` (what ``root=UUID=`` and fstab name)."""
+    import uuid  # it imports platform: only for the commands that need it
+
     return str(uuid.UUID(bytes=_ioctl(path, _BTRFS_IOC_FS_INFO, bytes(1024))[_FSID]))
 
 
 def subvolume_uuid(path: Path) -> str:
     """The UUID of the subvolume at ``path``: a new one for every subvolume, so also for every
     snapshot a transaction commits in place of the old one."""
+    import uuid
+
     return str(uuid.UUID(bytes=_ioctl(path, _BTRFS_IOC_GET_SUBVOL_INFO, bytes(504))[_UUID]))
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -29,6 +28,7 @@ from ..console import warn
 from ..errors import AshError
 from ..fs import osrelease
 from . import specs
+from .entrypoints import entry_points
 from .records import CommandSpec, PackageManagerInfo, ProfileFile
 
 if TYPE_CHECKING:
@@ -65,7 +65,10 @@ class PluginRecord:
 
 def api_of(distribution: str) -> str | None:
     """The versions of ash's plugin API (``ashcore``) that ``distribution`` was built for, as it
-    requires them (``ashcore<0.2,>=0.1``), or None when it says nothing."""
+    requires them (``ashcore<0.2,>=0.1``), or None when it says nothing (``ash plugins`` only: the
+    metadata machinery costs start-up)."""
+    from importlib import metadata
+
     try:
         requires = metadata.distribution(distribution).requires or []
     except metadata.PackageNotFoundError:
@@ -110,9 +113,8 @@ class Plugins:
         pm.add_hookspecs(specs)
         blocked = _blocked_names()
         records: list[PluginRecord] = []
-        for ep in sorted(metadata.entry_points(group=GROUP), key=lambda e: (e.name, e.dist.name if e.dist else "")):
-            dist = ep.dist.name if ep.dist else "?"
-            version = ep.dist.version if ep.dist else "?"
+        for ep in sorted(entry_points(GROUP), key=lambda e: (e.name, e.dist)):
+            dist, version = ep.dist, ep.version
             is_third = not is_first_party(ep.value, dist)
             if ep.name in blocked or (is_third and not third_party):
                 continue

@@ -11,19 +11,18 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..boot import menu
 from ..console import note, size_text, warn
 from ..errors import AshError, NeedsRoot
 from ..fs import btrfs
 from ..fs.files import failpoint, free_bytes
-from ..hooks.manager import Plugins
 from ..store import repair
-from ..store.deployments import Deployment
 from ..store.store import Store
 from ..store.tree import InstalledProfile, Tree
 
 if TYPE_CHECKING:
+    from ..hooks.manager import Plugins
     from ..sandbox.chroot import Bind, Chroot
+    from ..store.deployments import Deployment
 
 CAP_SYS_ADMIN = 21  # linux/capability.h
 #: The free space a change of a snapshot needs before it starts (what package managers write).
@@ -85,6 +84,8 @@ class System:
     @property
     def plugins(self) -> Plugins:
         if self._plugins is None:
+            from ..hooks.manager import Plugins  # only the commands that call a hook load the plugins
+
             self._plugins = Plugins.load(third_party=self.third_party)
         return self._plugins
 
@@ -130,6 +131,8 @@ class System:
                 for message in [] if thorough else self.repairs:
                     note(message)
                 if self.store.deploy_pending():  # an interrupted deploy is finished first
+                    from ..boot import menu
+
                     for message in menu.finish_interrupted(self.plugins, self.store, tree):
                         note(message)
                 try:
@@ -162,6 +165,8 @@ class System:
         self.boot_menu_stale = False
         if self.store.deployed() is None:
             return
+        from ..boot import menu
+
         try:
             menu.refresh(self.plugins, self.store, tree)
         except Exception as exc:  # noqa: BLE001 - the change is done; only the menu lags behind

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import json
+import marshal
 import os
 import signal
 import stat
@@ -19,10 +18,10 @@ import attrs
 from ..console import log_command
 from ..errors import AshError, CommandFailed
 from ..process import communicate, run
+from . import script
 
 SANDBOX = Path(__file__).with_name("script.py")
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-_PR_SET_PDEATHSIG = 1
 
 
 @attrs.define
@@ -147,25 +146,26 @@ class Chroot:
         }
         log_command(["chroot", os.fspath(self.root), *argv])
         parent = os.getpid()
-
-        def die_with_ash() -> None:
-            ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-            if os.getppid() != parent:
-                os._exit(137)
+        keep = () if self.lock_fd is None else (self.lock_fd,)
+        for stream in (sys.stdout, sys.stderr):  # or the child, a copy of ash, holds their buffers too
+            if stream is not None:
+                stream.flush()
 
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the command
         try:
             with (
                 _spec_file(spec) as spec_fd,
                 subprocess.Popen(
+                    # never executed: the child runs the sandbox (script.run_forked) and ends there,
+                    # as this command would (Popen still sets up its descriptors and signals)
                     [sys.executable, "-I", "-S", os.fspath(SANDBOX), str(spec_fd)],
                     stdin=stdin,
                     stdout=subprocess.PIPE if capture else None,
                     stderr=None if interactive else subprocess.PIPE,
                     text=True,
                     errors="replace",
-                    preexec_fn=die_with_ash,
-                    pass_fds=(spec_fd,) if self.lock_fd is None else (spec_fd, self.lock_fd),
+                    preexec_fn=lambda: script.run_forked(parent, spec_fd, keep),
+                    pass_fds=(spec_fd, *keep),
                 ) as proc,
             ):
                 expired = threading.Event()
@@ -205,8 +205,8 @@ def _spec_file(spec: dict) -> Iterator[int]:
     (128 KiB), far below what the command's own arguments may take together."""
     fd = os.memfd_create("ash-sandbox-spec", os.MFD_CLOEXEC)
     try:
-        with open(fd, "w", encoding="utf-8", closefd=False) as f:
-            json.dump(spec, f)
+        with open(fd, "wb", closefd=False) as f:
+            marshal.dump(spec, f)  # marshal, not JSON: the sandbox need not import json (and re)
         os.lseek(fd, 0, os.SEEK_SET)
         yield fd
     finally:

@@ -1,8 +1,9 @@
 """Run one command chrooted into a directory, inside private mount and PID namespaces.
 
-ash starts this file as its own process (``python3 -I -S script.py FD``: the specification, as JSON,
-is in the file open at descriptor FD); it uses the standard library only, so it starts fast. The
-layout of what it builds:
+ash runs this file's :func:`run_forked` in a child it forks, which is what the command
+``python3 -I -S script.py FD`` does (the specification, in :mod:`marshal`'s format, is in the file
+open at descriptor FD) without a second interpreter's start; it uses the standard library only, and
+of it nothing but built-in modules and ctypes. The layout of what it builds:
 
     this process          unshare(NEWNS|NEWPID|NEWUTS|NEWIPC), makes every mount private, forks, waits
      └─ PID 1 (new ns)    mounts /proc, /sys, /dev, /run, /tmp, the binds and resolv.conf, moves the
@@ -49,7 +50,7 @@ Exit status: the command's, or 128+N when it was killed by signal N, or 127 if i
 """
 
 import ctypes
-import json
+import marshal
 import os
 import signal
 import struct
@@ -433,9 +434,10 @@ def init_process(spec):
             os._exit(exit_status(status))
 
 
-def main():
-    with open(int(sys.argv[1]), encoding="utf-8") as f:  # a descriptor ash passes, which is closed here
-        spec = json.load(f)
+def main(spec_fd=None):
+    spec_fd = int(sys.argv[1]) if spec_fd is None else spec_fd
+    with open(spec_fd, "rb") as f:  # a descriptor ash passes, which is closed here
+        spec = marshal.load(f)  # written by the same interpreter (chroot._spec_file)
     for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGTSTP, signal.SIGTTOU, signal.SIGTTIN):
         signal.signal(sig, signal.SIG_IGN)  # the terminal's signals are for the command, not for us
     try:
@@ -449,6 +451,48 @@ def main():
         init_process(spec)
     _, status = os.waitpid(pid, 0)
     sys.exit(exit_status(status))
+
+
+def run_forked(parent, spec_fd, keep):
+    """The sandbox in a child that ash forked (``preexec_fn`` of its Popen), not in a new
+    interpreter: what ``python3 -I -S script.py FD`` does, without the interpreter's start and
+    imports (most of what the sandbox cost). Never returns: it ends the child with the status that
+    command would have, so the child never goes on to exec anything.
+
+    The child is made what a new interpreter would be first: no descriptor of ash open but the
+    standard ones, ``spec_fd`` and ``keep`` (as ``pass_fds`` leaves them; the pipe on which Popen
+    waits for the exec closes with them, so ash goes on), the garbage collector off (no finalizer of
+    an object of ash's runs here), every signal ash handles in Python back to its default, SIGPIPE
+    and SIGXFSZ ignored (as Python starts), and dying with ash."""
+    status = 1
+    try:
+        die_with_parent(parent)
+        import gc
+
+        gc.disable()
+        for sig in signal.valid_signals():
+            try:
+                if callable(signal.getsignal(sig)):
+                    signal.signal(sig, signal.SIG_DFL)
+            except (OSError, ValueError):  # SIGKILL, SIGSTOP and the like
+                continue
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        low = 3
+        for fd in sorted({fd for fd in (spec_fd, *keep) if fd >= 3}):
+            os.closerange(low, fd)
+            low = fd + 1
+        os.closerange(low, 1 << 30)
+        main(spec_fd)
+        status = 0
+    except SystemExit as exc:
+        status = exc.code if isinstance(exc.code, int) else 1
+    except BaseException:  # noqa: BLE001 - reported as the interpreter would, then the child ends
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        os._exit(status)
 
 
 if __name__ == "__main__":

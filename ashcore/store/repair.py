@@ -115,15 +115,19 @@ def check_snapshots(
     reports the immutable snapshots whose files changed since ash committed them. ``interrupted``
     are the snapshots whose transaction a crash cut short: their record is taken from the disk."""
     notes: list[str] = []
-    for snap in tree.snapshots.values():
-        notes += _check_snapshot(store, snap, thorough=thorough, interrupted=snap.id in interrupted)
+    snapshots = list(tree.snapshots.values())
+    flags = btrfs.readonly_flags(store.rootfs, [store.snapshot_name(s.id) for s in snapshots])
+    for snap, readonly in zip(snapshots, flags, strict=True):
+        if not thorough and snap.id not in interrupted and readonly != snap.mutable:
+            continue  # the common case, in step: nothing to do (a store may hold thousands)
+        notes += _check_snapshot(store, snap, readonly, thorough=thorough, interrupted=snap.id in interrupted)
     return notes
 
 
-def _check_snapshot(store: Store, snap: Snapshot, *, thorough: bool, interrupted: bool) -> list[str]:
-    """The read-only flag against the mutability, and (``thorough``) the files against the record."""
+def _check_snapshot(store: Store, snap: Snapshot, readonly: bool, *, thorough: bool, interrupted: bool) -> list[str]:
+    """The read-only flag (``readonly``) against the mutability, and (``thorough``) the files
+    against the record."""
     path = store.snapshot_path(snap.id)
-    readonly = btrfs.is_readonly(path)
     notes = []
     if readonly == snap.mutable and (not snap.mutable or thorough):
         btrfs.set_readonly(path, not snap.mutable)

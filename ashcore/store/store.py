@@ -51,7 +51,12 @@ class Store:
 
     # -- paths -----------------------------------------------------------------------------------
     def snapshot_path(self, snapshot_id: int) -> Path:
-        return self.rootfs / f"snapshot-{snapshot_id}"
+        return self.rootfs / self.snapshot_name(snapshot_id)
+
+    @staticmethod
+    def snapshot_name(snapshot_id: int) -> str:
+        """The name of snapshot ``snapshot_id``'s subvolume in ``rootfs/``."""
+        return f"snapshot-{snapshot_id}"
 
     def work_path(self, snapshot_id: int) -> Path:
         return self.rootfs / f".work-{snapshot_id}"

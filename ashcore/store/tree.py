@@ -11,10 +11,10 @@ from collections.abc import Iterator
 
 import attrs
 
-from ..console import printable
+from . import treefile
+from .treefile import FORMAT, VERSION, NewerTreeFormat, TreeFormatError
 
-FORMAT = "ash-tree"
-VERSION = 1
+__all__ = ["BASE", "FORMAT", "VERSION", "NewerTreeFormat", "Snapshot", "Tree", "TreeFormatError", "now", "salvage"]
 BASE = 0
 
 
@@ -50,23 +50,10 @@ class Snapshot:
     profiles: list[InstalledProfile] = attrs.field(factory=list)
 
     def to_json(self) -> dict:
-        return {
-            "id": self.id,
-            "parent": self.parent,
-            "description": self.description,
-            "mutable": self.mutable,
-            "created": self.created,
-            "transid": self.transid,
-            "profiles": [p.to_json() for p in self.profiles],
-        }
-
-
-class TreeFormatError(ValueError):
-    pass
-
-
-class NewerTreeFormat(TreeFormatError):
-    """The tree file was written by a newer ash: never rebuild it, it is not damaged."""
+        profiles = [p.to_json() for p in self.profiles]
+        return treefile.record(
+            self.id, self.parent, self.description, self.mutable, self.created, self.transid, profiles
+        )
 
 
 @attrs.define
@@ -152,148 +139,23 @@ class Tree:
         return by_parent
 
     def nested(self, current: int | None = None) -> list[dict]:
-        """The tree as nested dicts, for ``--json``."""
-        by_parent = self._by_parent()
-
-        def node(s: Snapshot) -> dict:
-            return {**s.to_json(), "current": s.id == current, "children": [node(c) for c in by_parent.get(s.id, [])]}
-
-        return [node(s) for s in by_parent.get(None, [])]
+        """The tree as nested dicts, for ``--json`` (drawn by :mod:`ashcore.store.treefile`)."""
+        return treefile.nested(self._records(), current)
 
     def render(self, current: int | None = None) -> str:
-        """The seed's drawing: ``root - root`` then one line per snapshot, ``*`` after the current one."""
-        by_parent = self._by_parent()
-        lines = ["root - root"]
-        stack: list[tuple[Snapshot, str, bool]] = [
-            (s, "", i == len(by_parent.get(None, [])) - 1) for i, s in enumerate(by_parent.get(None, []))
-        ][::-1]
-        while stack:
-            snap, prefix, last = stack.pop()
-            mark = "*" if snap.id == current else " "
-            desc = printable(snap.description.splitlines()[0]) if snap.description else ""
-            lines.append(f"{prefix}{'└── ' if last else '├── '}{snap.id}{mark}- {desc}".rstrip())
-            kids = by_parent.get(snap.id, [])
-            child_prefix = prefix + ("    " if last else "│   ")
-            stack.extend((k, child_prefix, i == len(kids) - 1) for i, k in reversed(list(enumerate(kids))))
-        return "\n".join(lines)
+        """The seed's drawing (:func:`ashcore.store.treefile.render`)."""
+        return treefile.render(self._records(), current)
 
-
-def _number(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**9
+    def _records(self) -> list[dict]:
+        return [s.to_json() for s in self.snapshots.values()]
 
 
 def salvage(data: object) -> tuple[Tree, list[str]]:
-    """Read a tree file's contents field by field: every valid entry is kept, what is not is dropped
-    or reset, and each such repair is named in the returned list (empty for a sound file). A parent
-    loop is broken at its lowest snapshot; of two entries with one number the first is kept.
-
-    Raises :class:`TreeFormatError` only when ``data`` is not an ash tree at all (nothing can be
-    kept), and :class:`NewerTreeFormat` for a newer format, which is not damage.
-    """
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise TreeFormatError("not an ash tree file")
-    version = data.get("version")
-    if version != VERSION:
-        if isinstance(version, int) and _number(version) and version > VERSION:
-            raise NewerTreeFormat(f"tree format version {version} (this ash reads {VERSION})")
-        raise TreeFormatError(f"tree format version {version!r} (this ash reads {VERSION})")
-    problems: list[str] = []
-    raw_snapshots = data.get("snapshots")
-    if not isinstance(raw_snapshots, list):
-        problems.append("the list of snapshots is missing; every snapshot is taken from the disk")
-        raw_snapshots = []
-    tree = Tree()
-    for index, raw in enumerate(raw_snapshots):
-        if not isinstance(raw, dict) or not _number(raw.get("id")):
-            problems.append(f"entry {index} of the snapshot list has no valid snapshot number; dropped")
-            continue
-        snap = _snapshot(raw, problems)
-        if snap.id in tree:
-            problems.append(f"snapshot {snap.id} is listed twice; the second entry ({snap.description!r}) was dropped")
-            continue
-        tree.add(snap)
-    distro, next_id, deleting = data.get("distro"), data.get("next_id", 1), data.get("deleting", [])
-    if distro is not None and not isinstance(distro, str):
-        problems.append(f"the distribution {distro!r} is not a name; it is read again from snapshot 0")
-        distro = None
-    if not _number(next_id):
-        problems.append(f"the next snapshot number {next_id!r} is not a number; it is worked out again")
-        next_id = 1
-    if not isinstance(deleting, list) or not all(_number(i) for i in deleting):
-        problems.append(f"the list of snapshots being deleted {deleting!r} is damaged; no deletion is finished")
-        deleting = []
-    tree.distro, tree.next_id, tree.deleting = distro, max(int(next_id), 1), list(deleting)
-    for loop in _parent_loops(tree):
-        lowest = min(loop)
-        tree[lowest].parent = None
-        problems.append(
-            f"snapshots {', '.join(map(str, loop))} were each other's ancestors; {lowest} is now a tree of its own"
-        )
+    """Read a tree file's contents field by field (:func:`ashcore.store.treefile.salvage`, which
+    names every repair in the returned list) into a :class:`Tree`."""
+    contents, problems = treefile.salvage(data)
+    tree = Tree(distro=contents.distro, next_id=contents.next_id, deleting=contents.deleting)
+    for r in contents.records.values():
+        profiles = [InstalledProfile(p["name"], tuple(p["packages"]), tuple(p["services"])) for p in r["profiles"]]
+        tree.add(Snapshot(**{**r, "profiles": profiles}))
     return tree, problems
-
-
-def _snapshot(raw: dict, problems: list[str]) -> Snapshot:
-    """One entry of the snapshot list; a field of the wrong type is reset and named in ``problems``."""
-    sid = raw["id"]
-    fields = {
-        "parent": raw.get("parent"),
-        "description": raw.get("description", ""),
-        "mutable": raw.get("mutable", False),
-        "created": raw.get("created", ""),
-        "transid": raw.get("transid"),
-    }
-    if fields["transid"] is not None and not (
-        isinstance(fields["transid"], int) and not isinstance(fields["transid"], bool)
-    ):
-        problems.append(f"snapshot {sid}: the transaction number {fields['transid']!r} is not a number; forgotten")
-        fields["transid"] = None
-    if fields["parent"] is not None and not _number(fields["parent"]):
-        problems.append(
-            f"snapshot {sid}: the parent {fields['parent']!r} is not a snapshot number; it is now a tree of its own"
-        )
-        fields["parent"] = None
-    for name, kind, default in (("description", str, ""), ("mutable", bool, False), ("created", str, "")):
-        if not isinstance(fields[name], kind):
-            problems.append(
-                f"snapshot {sid}: the {name} {fields[name]!r} is not {'text' if kind is str else 'true or false'};"
-                f" reset to {default!r}"
-            )
-            fields[name] = default
-    return Snapshot(id=sid, **fields, profiles=_profiles(sid, raw.get("profiles", []), problems))
-
-
-def _names(value: object) -> bool:
-    return isinstance(value, list) and all(isinstance(v, str) and v for v in value)
-
-
-def _profiles(sid: int, raw: object, problems: list[str]) -> list[InstalledProfile]:
-    """The installed profiles of one entry; a damaged record of them is forgotten and named."""
-    if isinstance(raw, list) and all(
-        isinstance(p, dict)
-        and isinstance(p.get("name"), str)
-        and p["name"]
-        and _names(p.get("packages", []))
-        and _names(p.get("services", []))
-        for p in raw
-    ):
-        return [InstalledProfile(p["name"], tuple(p.get("packages", [])), tuple(p.get("services", []))) for p in raw]
-    problems.append(f"snapshot {sid}: the record of its installed profiles {raw!r} is damaged; forgotten")
-    return []
-
-
-def _parent_loops(tree: Tree) -> list[list[int]]:
-    """The loops in the chains of parents (a damaged tree file), each listed once in order."""
-    state: dict[int, int] = {}  # 1: on the current path, 2: known to reach a root or a loop
-    loops: list[list[int]] = []
-    for start in sorted(tree.snapshots):
-        path: list[int] = []
-        node: int | None = start
-        while node is not None and node in tree and node not in state:
-            state[node] = 1
-            path.append(node)
-            node = tree[node].parent
-        if node is not None and state.get(node) == 1:
-            loops.append(path[path.index(node) :])
-        for n in path:
-            state[n] = 2
-    return loops

@@ -13,7 +13,8 @@ import pytest
 from ashcore.errors import AshError
 from ashcore.store.repair import recover, repair
 from ashcore.store.store import Store
-from ashcore.store.tree import FORMAT, VERSION, Snapshot, Tree, _parent_loops, salvage
+from ashcore.store.tree import FORMAT, VERSION, Snapshot, Tree, salvage
+from ashcore.store.treefile import _parent_loops
 
 
 def make_tree(parents: dict[int, int | None], **fields) -> Tree:
@@ -175,6 +176,6 @@ def test_recover_reads_a_good_file(tmp_path):
     ],
 )
 def test_parent_loops_are_exactly_the_snapshots_on_a_loop(links, looping):
-    loops = _parent_loops(make_tree(links))
+    loops = _parent_loops({sid: s.to_json() for sid, s in make_tree(links).snapshots.items()})
     assert {sid for loop in loops for sid in loop} == looping
     assert all(len(set(loop)) == len(loop) for loop in loops), "each loop is listed once"
