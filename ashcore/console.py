@@ -96,6 +96,20 @@ def log_command(argv: Sequence[str]) -> None:
         print(f"+ {shlex.join(argv)}", file=sys.stderr, flush=True)
 
 
+def json_text(data: object) -> str:
+    """``data`` as JSON, however deeply nested (a chain of thousands of snapshots nests as deep, and
+    the encoder recurses once per level)."""
+    try:
+        return json.dumps(data)
+    except RecursionError:
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(limit * 20)
+        try:
+            return json.dumps(data)
+        finally:
+            sys.setrecursionlimit(limit)
+
+
 def emit_json(data: object) -> None:
     """Print a ``--json`` answer."""
-    print(json.dumps(data))
+    print(json_text(data))

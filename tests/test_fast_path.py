@@ -212,11 +212,20 @@ def test_a_real_store_of_many_snapshots(store):
 
 
 def test_a_chain_deeper_than_the_recursion_limit(tmp_path):
-    """Drawn by the fast path; nested for --json it is too deep for Python, which the fast path leaves
-    to the full CLI (whatever that prints)."""
+    """A chain of 3,000: drawn, and nested for --json (once a RecursionError traceback), by both paths."""
     sysroot = tmp_path / "root"
     sysroot.mkdir()
-    write(sysroot, "ash/tree.json", tree_file([snap(0, None), *(snap(i, i - 1, f"link {i}") for i in range(1, 1300))]))
+    write(sysroot, "ash/tree.json", tree_file([snap(0, None), *(snap(i, i - 1, f"link {i}") for i in range(1, 3000))]))
     out = same(["--sysroot", str(sysroot), "tree"], fast_path=True)
-    assert out.endswith(b"1299 - link 1299\n")
-    same(["--sysroot", str(sysroot), "tree", "--json"], fast_path=False)
+    assert out.endswith(b"2999 - link 2999\n")
+    printed = same(["--sysroot", str(sysroot), "tree", "--json"], fast_path=True)
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(20_000)  # for the test's own reading of it
+    try:
+        node = json.loads(printed)["tree"][0]
+    finally:
+        sys.setrecursionlimit(limit)
+    for depth in range(1, 3000):
+        (node,) = node["children"]
+        assert node["id"] == depth
+    assert node["children"] == []

@@ -26,6 +26,7 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 
+from ..console import json_text
 from ..store.treefile import Contents, render, salvage
 from ..store.treefile import nested as nested_tree
 
@@ -134,7 +135,7 @@ def _tree(store: str, sysroot: str, as_json: bool) -> str:
     if not as_json:
         return render(contents.records.values(), current)
     tree = nested_tree(contents.records.values(), current)
-    return json.dumps(
+    return json_text(
         {"current": current, "booted": booted, "deployed": deployed, "distro": contents.distro, "tree": tree}
     )
 

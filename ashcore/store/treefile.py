@@ -214,9 +214,16 @@ def nested(records: Iterable[dict], current: int | None = None) -> list[dict]:
     children = by_parent(records)
 
     def node(r: dict) -> dict:
-        return {**r, "current": r["id"] == current, "children": [node(c) for c in children.get(r["id"], [])]}
+        return {**r, "current": r["id"] == current, "children": []}
 
-    return [node(r) for r in children.get(None, [])]
+    tops = [node(r) for r in children.get(None, [])]
+    todo = list(tops)  # a loop, not recursion: a chain may be thousands of snapshots deep
+    while todo:
+        parent = todo.pop()
+        for r in children.get(parent["id"], []):
+            parent["children"].append(child := node(r))
+            todo.append(child)
+    return tops
 
 
 def render(records: Iterable[dict], current: int | None = None) -> str:
