@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..console import note, size_text, warn
+from ..console import error_message, note, size_text, warn
 from ..errors import AshError, NeedsRoot
 from ..fs import btrfs
 from ..fs.files import failpoint, free_bytes
@@ -170,7 +170,7 @@ class System:
         try:
             menu.refresh(self.plugins, self.store, tree)
         except Exception as exc:  # noqa: BLE001 - the change is done; only the menu lags behind
-            warn(f"the boot menu was not updated ({getattr(exc, 'message', exc)}); the next deploy rewrites it")
+            warn(f"the boot menu was not updated ({error_message(exc)}); the next deploy rewrites it")
 
     # -- transactions ----------------------------------------------------------------------------
     @contextmanager
