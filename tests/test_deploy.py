@@ -261,6 +261,28 @@ def test_hook_ash_bootloader_update(system, recorder):
     ]
 
 
+def test_a_default_deployment_deleted_behind_ashs_back_is_reported_until_deployed_again(system):
+    """The deployment that boots by default deleted outside ash: a change says why the menu was not
+    rewritten, 'ash check' fails naming it and what to do, and 'ash deploy' makes it bootable again."""
+    system("clone", "0")
+    system("deploy", "1")
+    (gone,) = deployments(system)
+    btrfs.delete(system.store / "deploy" / gone)
+    out = system("run", "1", "true")
+    assert out.stderr == (
+        f"ash: warning: the boot menu was not updated (the deployment {gone} that boots by default (snapshot 1)"
+        " is missing); the next deploy rewrites it\n"
+    )
+    check = system("check", check=False)
+    assert check.returncode == 1 and check.stderr == (
+        f"ash: error: the deployment {gone} that boots by default (snapshot 1) is missing: the machine cannot boot"
+        " it\nhint: deploy it again: 'ash deploy 1'\n"
+    )
+    system("deploy", "1")
+    assert grub_default(system)[0] == 1
+    assert system("check").stdout.endswith("nothing to repair\n")
+
+
 def test_failing_bootloader_changes_nothing(system, recorder):
     recorder("clone", "0")
     recorder("deploy", "0")

@@ -78,8 +78,17 @@ def refresh(plugins: Plugins, store: Store, tree: Tree) -> None:
     state = store.deployments.load()
     if state.default is None or state.pending:  # a pending switch is finished by finish_interrupted
         return
+    if (why := missing_default(store, state)) is not None:
+        raise AshError(why, hint=f"deploy a snapshot again ('ash deploy {state.default.snapshot}')")
     plugins.require_bootloader()
     plugins.bootloader_update(context(store, tree, state))
+
+
+def missing_default(store: Store, state: DeployState) -> str | None:
+    """Why the deployment that boots by default cannot boot (its subvolume deleted outside ash), or None."""
+    if state.default is None or store.deployments.path(state.default.id).is_dir():
+        return None
+    return f"the deployment {state.default.id} that boots by default (snapshot {state.default.snapshot}) is missing"
 
 
 def finish_interrupted(plugins: Plugins, store: Store, tree: Tree) -> list[str]:

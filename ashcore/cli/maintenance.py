@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from ..errors import AshError
 from .app import Snap, command, state
 
 
@@ -33,11 +34,19 @@ def unlock_cmd(snapshot: Snap) -> None:
 @command("check", "fsck")
 def check_cmd() -> None:
     """Check the tree file against the snapshots on disk and repair it."""
+    from ..boot import menu
+
     system = state().system
     with system.changing(thorough=True) as tree:
         count = len(tree.snapshots)
+        boot = system.store.deployments.load(quiet=True)
     for message in system.repairs:
         print(message)
+    if (why := menu.missing_default(system.store, boot)) is not None:
+        assert boot.default is not None
+        raise AshError(
+            f"{why}: the machine cannot boot it", hint=f"deploy it again: 'ash deploy {boot.default.snapshot}'"
+        )
     print(f"ok: {count} snapshots, {'repaired' if system.repairs else 'nothing to repair'}")
     from ..ops import update
 
