@@ -63,8 +63,8 @@ def build_overlay(top: Path, debs: Iterable[Path] = (), report: tuple[str, ...] 
     return root
 
 
-def build_image(where: Path, firmware: str, base: Path, overlay: Path) -> Path:
-    """``ash setup --image`` of a 6 GiB image from the base and the overlay."""
+def build_image(where: Path, firmware: str, base: Path, overlay: Path, hostname: str = "ashtest") -> Path:
+    """``ash setup --image`` of a 6 GiB image from the base and the overlay (root's password: ash)."""
     image = where / f"{firmware}.img"
     subprocess.run(
         [
@@ -81,7 +81,7 @@ def build_image(where: Path, firmware: str, base: Path, overlay: Path) -> Path:
             "--overlay",
             overlay,
             "--hostname",
-            "ashtest",
+            hostname,
             "--root-password",
             "ash",
             "--yes",

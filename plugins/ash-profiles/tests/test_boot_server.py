@@ -4,12 +4,11 @@ network) reporting that sshd runs. One image for the module, one QEMU at a time.
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
-from ash_testing import qemu
-from ash_testing.cli import ASH, Ash
+from ash_testing import images, qemu
+from ash_testing.cli import Ash
 
 from ashcore.install import installer
 
@@ -50,30 +49,7 @@ def image(debian_base: Path, root_tools, tmp_path_factory: pytest.TempPathFactor
     (overlay / "etc/systemd/system/multi-user.target.wants/ash-report-sshd.service").symlink_to(
         "/etc/systemd/system/ash-report-sshd.service"
     )
-    image = top / "bios.img"
-    subprocess.run(
-        [
-            *ASH,
-            "setup",
-            "--image",
-            image,
-            "--size",
-            "6G",
-            "--firmware",
-            "bios",
-            "--from",
-            debian_base,
-            "--overlay",
-            overlay,
-            "--hostname",
-            "ashserver",
-            "--root-password",
-            "ash",
-            "--yes",
-        ],
-        check=True,
-    )
-    return image
+    return images.build_image(top, "bios", debian_base, overlay, hostname="ashserver")
 
 
 def test_the_server_profile_deployed_boots_with_sshd_running(image: Path, tmp_path: Path):
