@@ -37,6 +37,18 @@ def timed(*argv) -> float:
     return time.perf_counter() - start
 
 
+def loop_btrfs(tmp: Path, size: int, cleanup: ExitStack) -> Path:
+    """A new btrfs of ``size`` bytes in a sparse file under ``tmp``, mounted until ``cleanup``."""
+    image, mnt = tmp / "fs.img", tmp / "mnt"
+    mnt.mkdir()
+    with open(image, "wb") as f:
+        f.truncate(size)
+    sh("mkfs.btrfs", "-q", "-f", image, capture_output=True)
+    sh("mount", "-o", "loop", image, mnt)
+    cleanup.callback(sh, "umount", mnt)
+    return mnt
+
+
 def make_base(tarball: Path, base: Path, build: Path) -> None:
     """Unpack the tarball and give it a local repository holding one small package, already indexed."""
     sh(
@@ -109,13 +121,7 @@ def main() -> None:
         sys.exit(f"{args.base} is missing: run 'pytest plugins/ash-apt' once to make it, or pass --base")
     with tempfile.TemporaryDirectory(prefix="ash-bench-") as tmp, ExitStack() as cleanup:
         tmp = Path(tmp)
-        image, mnt = tmp / "fs.img", tmp / "mnt"
-        mnt.mkdir()
-        with open(image, "wb") as f:
-            f.truncate(4 << 30)
-        sh("mkfs.btrfs", "-q", "-f", image, capture_output=True)
-        sh("mount", "-o", "loop", image, mnt)
-        cleanup.callback(sh, "umount", mnt)
+        mnt = loop_btrfs(tmp, 4 << 30, cleanup)
         base, sysroot = mnt / "base", mnt / "sysroot"
         base.mkdir()
         make_base(args.base, base, tmp / "build")

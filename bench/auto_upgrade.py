@@ -24,7 +24,7 @@ import threading
 from contextlib import ExitStack
 from pathlib import Path
 
-from apt_install import CACHE, PACKAGE, make_base, sh, timed
+from apt_install import CACHE, PACKAGE, loop_btrfs, make_base, sh, timed
 
 
 def publish(repo: Path, version: str, build: Path) -> None:
@@ -70,13 +70,7 @@ def main() -> None:
         sys.exit(f"{args.base} is missing: run 'pytest plugins/ash-apt' once to make it, or pass --base")
     with tempfile.TemporaryDirectory(prefix="ash-bench-") as tmp, ExitStack() as cleanup:
         tmp = Path(tmp)
-        image, mnt = tmp / "fs.img", tmp / "mnt"
-        mnt.mkdir()
-        with open(image, "wb") as f:
-            f.truncate(8 << 30)
-        sh("mkfs.btrfs", "-q", "-f", image, capture_output=True)
-        sh("mount", "-o", "loop", image, mnt)
-        cleanup.callback(sh, "umount", mnt)
+        mnt = loop_btrfs(tmp, 8 << 30, cleanup)
         base, sysroot = mnt / "base", mnt / "sysroot"
         base.mkdir()
         make_base(args.base, base, tmp / "build")
