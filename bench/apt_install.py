@@ -37,6 +37,17 @@ def timed(*argv) -> float:
     return time.perf_counter() - start
 
 
+def arguments(doc: str | None, runs: int) -> argparse.Namespace:
+    """``--runs`` and ``--base`` (the cached Debian minbase tarball, which must exist)."""
+    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
+    parser.add_argument("--runs", type=int, default=runs)
+    parser.add_argument("--base", type=Path, default=CACHE / "debian-bookworm-minbase.tar.zst")
+    args = parser.parse_args()
+    if not args.base.exists():
+        sys.exit(f"{args.base} is missing: run 'pytest plugins/ash-apt' once to make it, or pass --base")
+    return args
+
+
 def loop_btrfs(tmp: Path, size: int, cleanup: ExitStack) -> Path:
     """A new btrfs of ``size`` bytes in a sparse file under ``tmp``, mounted until ``cleanup``."""
     image, mnt = tmp / "fs.img", tmp / "mnt"
@@ -113,12 +124,7 @@ def ash_install(ash: list[str]) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=7)
-    parser.add_argument("--base", type=Path, default=CACHE / "debian-bookworm-minbase.tar.zst")
-    args = parser.parse_args()
-    if not args.base.exists():
-        sys.exit(f"{args.base} is missing: run 'pytest plugins/ash-apt' once to make it, or pass --base")
+    args = arguments(__doc__, runs=7)
     with tempfile.TemporaryDirectory(prefix="ash-bench-") as tmp, ExitStack() as cleanup:
         tmp = Path(tmp)
         mnt = loop_btrfs(tmp, 4 << 30, cleanup)

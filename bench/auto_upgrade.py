@@ -12,7 +12,6 @@ Usage (as root, with ashcore, ash-apt and ash-grub installed): ``python3 bench/a
 
 from __future__ import annotations
 
-import argparse
 import http.server
 import json
 import os
@@ -24,7 +23,7 @@ import threading
 from contextlib import ExitStack
 from pathlib import Path
 
-from apt_install import CACHE, PACKAGE, loop_btrfs, make_base, sh, timed
+from apt_install import PACKAGE, arguments, loop_btrfs, make_base, sh, timed
 
 
 def publish(repo: Path, version: str, build: Path) -> None:
@@ -62,12 +61,7 @@ def serve(directory: Path, cleanup: ExitStack) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--base", type=Path, default=CACHE / "debian-bookworm-minbase.tar.zst")
-    args = parser.parse_args()
-    if not args.base.exists():
-        sys.exit(f"{args.base} is missing: run 'pytest plugins/ash-apt' once to make it, or pass --base")
+    args = arguments(__doc__, runs=5)
     with tempfile.TemporaryDirectory(prefix="ash-bench-") as tmp, ExitStack() as cleanup:
         tmp = Path(tmp)
         mnt = loop_btrfs(tmp, 8 << 30, cleanup)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import os
-import pty
 import shutil
 import stat
 import struct
@@ -24,6 +23,7 @@ from ash_testing.cli import Ash
 from ash_testing.mounts import block_device_of
 from ash_testing.require import require, require_root_tools
 from ash_testing.snapshots import digest
+from ash_testing.terminal import talk
 
 from ashcore.api import AshError, Bind, Chroot, Device
 from ashcore.fs import btrfs
@@ -298,27 +298,9 @@ def test_pid_1_holds_no_host_file(box):
 
 
 def test_a_terminal_is_the_console(box):
-    pid, master = pty.fork()
-    if pid == 0:
-        try:
-            os.execvp(
-                box.argv("run", "1", "sh", "-c", "tty; ls -l /dev/console")[0],
-                box.argv("run", "1", "sh", "-c", "tty; ls -l /dev/console"),
-            )
-        finally:
-            os._exit(127)
-    shown = b""
-    while True:
-        try:
-            chunk = os.read(master, 4096)
-        except OSError:  # EIO: the terminal's last user is gone
-            break
-        if not chunk:
-            break
-        shown += chunk
-    os.close(master)
-    assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0, shown
-    lines = shown.decode().splitlines()
+    status, shown = talk(box.argv("run", "1", "sh", "-c", "tty; ls -l /dev/console"))
+    assert status == 0, shown
+    lines = shown.splitlines()
     assert lines[0] == "/dev/console" and lines[1].startswith("c") and lines[1].endswith(" /dev/console"), lines
 
 

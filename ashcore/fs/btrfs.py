@@ -101,8 +101,9 @@ def _nested_subvolumes(path: Path) -> list[Path]:
     return found
 
 
-def _ioctl(path: Path, request: int, arg: bytes | bytearray) -> bytes:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+def _ioctl(path: Path, request: int, arg: bytes | bytearray, *, dir_fd: int | None = None) -> bytes:
+    """A btrfs ioctl on the directory ``path`` (relative to ``dir_fd``, when given)."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY, dir_fd=dir_fd)
     try:
         return fcntl.ioctl(fd, request, arg)
     except OSError as exc:
@@ -127,17 +128,11 @@ def readonly_flags(directory: Path, names: list[str]) -> list[bool]:
         flags = []
         for name in names:
             try:
-                fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=dir_fd)
+                raw = _ioctl(Path(name), _BTRFS_IOC_SUBVOL_GETFLAGS, bytes(8), dir_fd=dir_fd)
+            except AshError:
+                raise AshError(f"{directory / name} is not on a btrfs filesystem", hint=NOT_BTRFS_HINT) from None
             except OSError as exc:  # named as is_readonly() names it
                 raise OSError(exc.errno, exc.strerror, os.fspath(directory / name)) from None
-            try:
-                raw = fcntl.ioctl(fd, _BTRFS_IOC_SUBVOL_GETFLAGS, bytes(8))
-            except OSError as exc:
-                if exc.errno in (errno.ENOTTY, errno.EOPNOTSUPP):
-                    raise AshError(f"{directory / name} is not on a btrfs filesystem", hint=NOT_BTRFS_HINT) from None
-                raise
-            finally:
-                os.close(fd)
             flags.append(bool(struct.unpack("Q", raw)[0] & _BTRFS_SUBVOL_RDONLY))
         return flags
     finally:
